@@ -1,0 +1,1 @@
+"""Authentication: password hashes, signed tokens, request credentials."""

@@ -1,0 +1,1 @@
+"""The domain rules: plain Python, no Twisted, no HTTP."""

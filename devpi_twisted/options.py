@@ -1,0 +1,78 @@
+"""The command line options of every entry point, also read from DEVPI_TWISTED_* variables."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Optional
+from urllib.parse import urlsplit
+
+from twisted.python import usage
+
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+ENV_PREFIX = "DEVPI_TWISTED_"
+
+
+def default_serverdir() -> str:
+    """Where a server keeps its data unless told otherwise."""
+    return os.path.join(os.path.expanduser("~"), ".devpi-twisted", "server")
+
+
+def env_name(option: str) -> str:
+    """The environment variable that sets C{option}: C{--outside-url} -> C{DEVPI_TWISTED_OUTSIDE_URL}."""
+    return ENV_PREFIX + option.upper().replace("-", "_")
+
+
+class Options(usage.Options):
+    """Options of the devpi-twisted server; every one also from the environment."""
+
+    optParameters = [
+        ["serverdir", None, None, "server directory [~/.devpi-twisted/server]"],
+        ["host", None, "127.0.0.1", "interface to listen on"],
+        ["port", None, 3141, "port to listen on", int],
+        ["listen", None, None, "twisted endpoint to listen on, e.g. tcp:3141 (overrides --host/--port)"],
+        ["outside-url", None, None, "URL clients reach this server at (behind a proxy)"],
+        ["secretfile", None, None, "file with the token signing secret [SERVERDIR/.secret]"],
+        ["root-passwd", None, "", "password of the root user created on first start"],
+        ["restrict-modify", None, None, "comma separated principals that alone may manage users and indexes"],
+        ["log-level", None, "info", "least important log level shown: " + ", ".join(LOG_LEVELS)],
+        ["max-request-body-size", None, 1024**3, "largest request body accepted, in bytes", int],
+    ]
+
+    def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__()
+        environ = os.environ if environ is None else environ
+        self["serverdir"] = default_serverdir()
+        for name, _, _, _, *coerce in self.optParameters:
+            value = environ.get(env_name(name))
+            if value is not None:
+                try:
+                    self[name] = coerce[0](value) if coerce else value
+                except ValueError:
+                    raise usage.UsageError(f"{env_name(name)}: invalid value {value!r}")
+
+    def postOptions(self) -> None:
+        if not 0 <= self["port"] <= 65535:
+            raise usage.UsageError(f"--port {self['port']} is not a port number")
+        if self["log-level"] not in LOG_LEVELS:
+            raise usage.UsageError(
+                f"--log-level must be one of {', '.join(LOG_LEVELS)}"
+            )
+        url = self["outside-url"]
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            raise usage.UsageError(f"--outside-url {url!r} is not an http(s) URL")
+        if self["max-request-body-size"] < 1:
+            raise usage.UsageError("--max-request-body-size must be positive")
+
+    def restrict_modify(self) -> Optional[frozenset[str]]:
+        """The principals of C{--restrict-modify}, or None when not restricted."""
+        spec = self["restrict-modify"]
+        if spec is None:
+            return None
+        return frozenset(p.strip() for p in spec.split(",") if p.strip())
+
+    def endpoint_description(self) -> str:
+        """The strports description of where to listen."""
+        if self["listen"]:
+            return self["listen"]
+        host = self["host"].replace(":", "\\:")
+        return f"tcp:{self['port']}:interface={host}"

@@ -1,0 +1,135 @@
+"""The server directory: its format marker, node uuid, lock and secret file."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import stat
+import uuid
+from dataclasses import dataclass
+from typing import IO, Optional
+
+FORMAT = "devpi-twisted"
+FORMAT_VERSION = 1
+NODEINFO = ".nodeinfo"
+SECRET = ".secret"
+LOCK = ".lock"
+STORE = "store.sqlite"
+BLOBS = "+blobs"
+MIN_SECRET_BYTES = 32
+
+
+class ServerDirError(Exception):
+    """The server directory cannot be used; the message says why."""
+
+
+@dataclass
+class ServerDir:
+    """An opened server directory, locked against a second server process."""
+
+    path: str
+    uuid: str
+    lock: IO[bytes]
+
+    def join(self, *names: str) -> str:
+        """A path inside the server directory."""
+        return os.path.join(self.path, *names)
+
+    def close(self) -> None:
+        """Release the lock."""
+        self.lock.close()
+
+
+def _write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
+    temp = f"{path}.tmp-{os.getpid()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+
+
+def _read_nodeinfo(path: str) -> dict:
+    nodeinfo = os.path.join(path, NODEINFO)
+    try:
+        with open(nodeinfo, "rb") as f:
+            info = json.load(f)
+    except FileNotFoundError:
+        if os.path.exists(os.path.join(path, ".serverversion")):
+            raise ServerDirError(
+                f"{path} is a devpi-server directory; export it with devpi-export "
+                "and import the export into a new devpi-twisted server directory"
+            )
+        raise ServerDirError(
+            f"{path} is not empty and is not a devpi-twisted server directory"
+        )
+    except ValueError:
+        raise ServerDirError(f"{nodeinfo} is corrupt (not JSON)")
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise ServerDirError(f"{path} belongs to another program ({nodeinfo})")
+    version = info.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ServerDirError(
+            f"{path} was written by a newer devpi-twisted (format {version!r}); "
+            f"this version reads format {FORMAT_VERSION}"
+        )
+    return info
+
+
+def open_serverdir(path: str) -> ServerDir:
+    """Open (creating it if missing or empty) and lock a server directory."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isdir(path) or not os.listdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = {"format": FORMAT, "version": FORMAT_VERSION, "uuid": uuid.uuid4().hex}
+        _write_atomically(os.path.join(path, NODEINFO), json.dumps(info).encode())
+    info = _read_nodeinfo(path)
+    lock = open(os.path.join(path, LOCK), "ab")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ServerDirError(f"{path} is in use by another devpi-twisted process")
+    return ServerDir(path, info["uuid"], lock)
+
+
+def read_secret(path: str, create: bool) -> bytes:
+    """
+    The server secret from C{path}, created (0600, random) if missing and
+    C{create}; a secret readable by others or too short is refused.
+    """
+    if create:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                os.write(fd, secrets.token_hex(MIN_SECRET_BYTES).encode() + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ServerDirError(f"secret file {path} does not exist")
+    if stat.S_IMODE(mode) & 0o077:
+        raise ServerDirError(
+            f"secret file {path} is accessible by others; chmod 600 it"
+        )
+    with open(path, "rb") as f:
+        secret = f.read().strip()
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ServerDirError(
+            f"secret file {path} holds fewer than {MIN_SECRET_BYTES} bytes"
+        )
+    return secret
+
+
+def secret_path(serverdir: ServerDir, configured: Optional[str]) -> str:
+    """The configured secret file, else the one inside the server directory."""
+    return os.path.abspath(configured) if configured else serverdir.join(SECRET)

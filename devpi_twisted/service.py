@@ -1,0 +1,156 @@
+"""makeService: the devpi-twisted server as a tree of Twisted services."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    Logger,
+    globalLogPublisher,
+)
+from twisted.python.threadpool import ThreadPool
+from twisted.web.server import Site
+
+from devpi_twisted import __version__
+from devpi_twisted.auth.credentials import Authenticator
+from devpi_twisted.auth.passwords import PasswordHasher
+from devpi_twisted.auth.tokens import TokenSigner
+from devpi_twisted.model.acl import Policy
+from devpi_twisted.model.bootstrap import bootstrap
+from devpi_twisted.options import Options
+from devpi_twisted.serverdir import (
+    STORE,
+    ServerDir,
+    open_serverdir,
+    read_secret,
+    secret_path,
+)
+from devpi_twisted.store.changelog import Store
+from devpi_twisted.store.sqlite import SQLiteBackend
+from devpi_twisted.threads import pool_runner
+from devpi_twisted.web.app import make_resource
+from devpi_twisted.web.context import ServerInfo, WebContext
+from devpi_twisted.web.site import DevpiSite
+
+
+class StoreService(Service):
+    """Owns the store's writer thread and the server directory lock."""
+
+    def __init__(self, store: Store, writer: ThreadPool, serverdir: ServerDir) -> None:
+        self._store = store
+        self._writer = writer
+        self._serverdir = serverdir
+
+    def startService(self) -> None:
+        super().startService()
+        self._writer.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self._writer.stop()
+        self._store.close()
+        self._serverdir.close()
+
+
+class WebService(Service):
+    """Listens on C{endpoint} with C{site} and says where it serves."""
+
+    def __init__(
+        self, endpoint: IStreamServerEndpoint, site: Site, info: ServerInfo, log: Logger
+    ) -> None:
+        self._endpoint = endpoint
+        self._site = site
+        self._info = info
+        self._log = log
+        self._port: Optional[IListeningPort] = None
+        self.listening: Deferred[IListeningPort] = Deferred()
+
+    def startService(self) -> None:
+        super().startService()
+        d = self._endpoint.listen(self._site)
+        d.addCallback(self._started)
+        d.addErrback(self.listening.errback)
+
+    def _started(self, port: IListeningPort) -> None:
+        self._port = port
+        address = port.getHost()
+        url = self._info.outside_url or f"http://{address.host}:{address.port}/"
+        self._log.info(
+            "devpi-twisted {version} serving {url} (listening on {host}:{port}),"
+            " data in {serverdir}",
+            version=self._info.version,
+            url=url,
+            host=address.host,
+            port=address.port,
+            serverdir=self._info.serverdir,
+        )
+        self.listening.callback(port)
+
+    def stopService(self) -> Optional[Deferred[None]]:
+        super().stopService()
+        if self._port is None:
+            return None
+        return self._port.stopListening()
+
+
+def makeService(options: Options, reactor: Any = None) -> MultiService:
+    """
+    Open (or create) the server directory and build the server's services.
+    Raises L{devpi_twisted.serverdir.ServerDirError} when it cannot be used.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    log = Logger(
+        namespace="devpi_twisted",
+        observer=FilteringLogObserver(
+            globalLogPublisher,
+            [LogLevelFilterPredicate(LogLevel.levelWithName(options["log-level"]))],
+        ),
+    )
+    serverdir = open_serverdir(options["serverdir"])
+    secret = read_secret(
+        secret_path(serverdir, options["secretfile"]),
+        create=not options["secretfile"],
+    )
+    writer = ThreadPool(minthreads=1, maxthreads=1, name="devpi-store-writer")
+    store = Store(
+        SQLiteBackend(serverdir.join(STORE)), pool_runner(reactor, writer), reactor
+    )
+    hasher = PasswordHasher(pool_runner(reactor, reactor.getThreadPool()))
+    if store.serial < 0:
+        pwhash = hasher.hash_now(options["root-passwd"])
+        store.transact_now(lambda txn: bootstrap(txn, pwhash, time.time()))
+    info = ServerInfo(
+        uuid=serverdir.uuid,
+        role="standalone",
+        serverdir=serverdir.path,
+        host=options["host"],
+        port=options["port"],
+        outside_url=options["outside-url"],
+        version=__version__,
+    )
+    signer = TokenSigner(secret, reactor)
+    ctx = WebContext(
+        store=store,
+        authenticator=Authenticator(store, hasher, signer),
+        hasher=hasher,
+        signer=signer,
+        policy=Policy(options.restrict_modify()),
+        info=info,
+        clock=reactor,
+    )
+    site = DevpiSite(make_resource(ctx), options["max-request-body-size"])
+    site.displayTracebacks = False
+    top = MultiService()
+    StoreService(store, writer, serverdir).setServiceParent(top)
+    endpoint = serverFromString(reactor, options.endpoint_description())
+    WebService(endpoint, site, info, log).setServiceParent(top)
+    return top

@@ -1,0 +1,1 @@
+"""Persistence: the changelog store and the blob store."""

@@ -1,0 +1,116 @@
+"""Content-addressed file storage: temp file, hash while writing, fsync, rename."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from typing import BinaryIO, Optional
+
+from zope.interface import Interface, implementer
+
+
+class HashMismatch(Exception):
+    """The bytes written do not have the hash they were expected to have."""
+
+
+class IBlobStore(Interface):
+    """Files stored by the sha256 hex digest of their bytes. Every call blocks."""
+
+    def writer() -> "IBlobWriter":
+        """Start writing a new blob."""
+
+    def exists(sha256: str) -> bool:
+        """Whether the blob is stored."""
+
+    def open(sha256: str) -> BinaryIO:
+        """Open a stored blob for reading; raises C{FileNotFoundError}."""
+
+    def remove(sha256: str) -> None:
+        """Delete a blob if it is stored."""
+
+
+class IBlobWriter(Interface):
+    """A blob being written; nothing is visible until L{commit}."""
+
+    def write(data: bytes) -> None:
+        """Append C{data}."""
+
+    def commit(expected_sha256: Optional[str] = None) -> str:
+        """Make the blob durable and visible; return its sha256 hex digest."""
+
+    def abort() -> None:
+        """Throw away what was written."""
+
+
+@implementer(IBlobWriter)
+class _FileBlobWriter:
+    def __init__(self, store: FileBlobStore) -> None:
+        self._store = store
+        fd, self._temp = tempfile.mkstemp(dir=store.temp_dir, prefix="blob-")
+        self._file = os.fdopen(fd, "wb")
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._sha256.update(data)
+        self.size += len(data)
+
+    def commit(self, expected_sha256: Optional[str] = None) -> str:
+        digest = self._sha256.hexdigest()
+        if expected_sha256 is not None and expected_sha256.lower() != digest:
+            self.abort()
+            raise HashMismatch(f"sha256 is {digest}, expected {expected_sha256}")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        target = self._store.path(digest)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(self._temp, target)
+        _fsync_dir(os.path.dirname(target))
+        return digest
+
+    def abort(self) -> None:
+        self._file.close()
+        try:
+            os.remove(self._temp)
+        except FileNotFoundError:
+            pass
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@implementer(IBlobStore)
+class FileBlobStore:
+    """Blobs as files C{root/ab/cdef.../<sha256>} on the local disk."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.temp_dir = os.path.join(root, "tmp")
+        os.makedirs(self.temp_dir, exist_ok=True)
+
+    def path(self, sha256: str) -> str:
+        """Where the blob with this digest lives."""
+        return os.path.join(self.root, sha256[:2], sha256[2:4], sha256)
+
+    def writer(self) -> _FileBlobWriter:
+        return _FileBlobWriter(self)
+
+    def exists(self, sha256: str) -> bool:
+        return os.path.exists(self.path(sha256))
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self.path(sha256), "rb")
+
+    def remove(self, sha256: str) -> None:
+        try:
+            os.remove(self.path(sha256))
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,158 @@
+"""The changelog store: state in memory, each transaction committed as one serial."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Generic, NamedTuple, TypeVar
+
+from twisted.internet.defer import DeferredLock
+from twisted.internet.interfaces import IReactorTime
+
+from devpi_twisted.store.interface import Changes, IChangelogBackend
+from devpi_twisted.threads import Runner
+
+T = TypeVar("T")
+
+#: Called in the reactor thread after each commit with (serial, changes).
+CommitListener = Callable[[int, Changes], None]
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _parent_and_name(key: str) -> tuple[str, str]:
+    parent, _, name = key.rpartition("/")
+    return parent, name
+
+
+class Committed(NamedTuple, Generic[T]):
+    """What a transaction returned, and the serial the store is at after it."""
+
+    result: T
+    serial: int
+
+
+class Transaction:
+    """
+    Reads the committed state plus this transaction's own writes, and collects
+    writes. Runs in the reactor thread; values are plain JSON data.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.changes: Changes = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.changes:
+            text = self.changes[key]
+            return default if text is None else json.loads(text)
+        return self._store.get(key, default)
+
+    def children(self, parent: str) -> list[str]:
+        names = set(self._store.children(parent))
+        for key, text in self.changes.items():
+            key_parent, name = _parent_and_name(key)
+            if key_parent == parent:
+                if text is None:
+                    names.discard(name)
+                else:
+                    names.add(name)
+        return sorted(names)
+
+    def set(self, key: str, value: Any) -> None:
+        self.changes[key] = _encode(value)
+
+    def delete(self, key: str) -> None:
+        self.changes[key] = None
+
+
+class Store:
+    """
+    The current value of every key, held in memory and read without waiting;
+    writes are serialised and committed by C{backend} in a thread, each as
+    one new serial, and applied in memory only once durable.
+    """
+
+    def __init__(
+        self, backend: IChangelogBackend, run: Runner, clock: IReactorTime
+    ) -> None:
+        self._backend = backend
+        self._run = run
+        self._clock = clock
+        self._lock = DeferredLock()
+        self._listeners: list[CommitListener] = []
+        self.serial, self.last_commit_timestamp, self._values = backend.load()
+        self._children: dict[str, set[str]] = {}
+        for key in self._values:
+            parent, name = _parent_and_name(key)
+            self._children.setdefault(parent, set()).add(name)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The committed value of C{key} (a fresh copy), or C{default}."""
+        text = self._values.get(key)
+        return default if text is None else json.loads(text)
+
+    def children(self, parent: str) -> list[str]:
+        """The sorted names C{n} for which the key C{parent/n} has a value."""
+        return sorted(self._children.get(parent, ()))
+
+    def subscribe(self, listener: CommitListener) -> Callable[[], None]:
+        """Call C{listener} after every commit; returns the unsubscribe call."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def transact(self, work: Callable[[Transaction], T]) -> Committed[T]:
+        """
+        Run C{work} on a new transaction once all earlier ones have finished
+        and commit what it wrote as one serial, in the writer thread. If
+        C{work} raises or the commit fails, nothing changes.
+        """
+        await self._lock.acquire()
+        try:
+            txn = Transaction(self)
+            result = work(txn)
+            if txn.changes:
+                serial, timestamp = self.serial + 1, self._clock.seconds()
+                await self._run(
+                    lambda: self._backend.commit(serial, timestamp, txn.changes)
+                )
+                self._apply(serial, timestamp, txn.changes)
+            return Committed(result, self.serial)
+        finally:
+            self._lock.release()
+
+    def transact_now(self, work: Callable[[Transaction], T]) -> Committed[T]:
+        """
+        Like L{transact}, but commit in the calling thread: only for start-up
+        and offline admin commands, before the reactor runs.
+        """
+        txn = Transaction(self)
+        result = work(txn)
+        if txn.changes:
+            serial, timestamp = self.serial + 1, self._clock.seconds()
+            self._backend.commit(serial, timestamp, txn.changes)
+            self._apply(serial, timestamp, txn.changes)
+        return Committed(result, self.serial)
+
+    def _apply(self, serial: int, timestamp: float, changes: Changes) -> None:
+        for key, text in changes.items():
+            parent, name = _parent_and_name(key)
+            if text is None:
+                self._values.pop(key, None)
+                siblings = self._children.get(parent)
+                if siblings is not None:
+                    siblings.discard(name)
+                    if not siblings:
+                        del self._children[parent]
+            else:
+                self._values[key] = text
+                self._children.setdefault(parent, set()).add(name)
+        self.serial = serial
+        self.last_commit_timestamp = timestamp
+        for listener in list(self._listeners):
+            listener(serial, changes)
+
+    def close(self) -> None:
+        """Release the backend."""
+        self._backend.close()

@@ -1,0 +1,24 @@
+"""Running blocking work off the reactor thread."""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+T = TypeVar("T")
+
+#: Runs a blocking callable somewhere that is not the reactor thread.
+Runner = Callable[[Callable[[], T]], "Deferred[T]"]
+
+
+def pool_runner(reactor: IReactorFromThreads, pool: ThreadPool) -> Runner:
+    """A L{Runner} that runs each callable in C{pool}."""
+
+    def run(f: Callable[[], T]) -> Deferred[T]:
+        return deferToThreadPool(reactor, pool, f)
+
+    return run

@@ -1,0 +1,1 @@
+"""The klein resource tree that speaks devpi's HTTP protocols."""

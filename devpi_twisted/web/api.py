@@ -1,0 +1,75 @@
+"""API discovery (C{+api}) and server status (C{+status})."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from klein import Klein
+from twisted.web.iweb import IRequest
+
+from devpi_twisted.auth.credentials import OK
+from devpi_twisted.model import indexes, users
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.incoming import authenticate, outside_url
+from devpi_twisted.web.replies import result_reply
+
+#: What devpi-client may rely on this server to understand.
+FEATURES = ["server-keyvalue-parsing"]
+
+
+def add_routes(app: Klein, ctx: WebContext) -> None:
+    """Register C{+api} at every level and C{+status} on C{app}."""
+
+    async def apiconfig(
+        request: IRequest, username: Optional[str], indexname: Optional[str]
+    ) -> bytes:
+        auth = await authenticate(ctx, request)
+        base = outside_url(request, ctx.info.outside_url)
+        if auth.status == OK:
+            authstatus = ["ok", auth.identity.username, list(auth.identity.groups)]
+        else:
+            authstatus = ["noauth", "", []]
+        result: dict[str, Any] = {
+            "login": f"{base}/+login",
+            "authstatus": authstatus,
+            "features": FEATURES,
+        }
+        if username is not None and indexname is not None:
+            config = indexes.get_index(ctx.store, username, indexname)
+            result["index"] = f"{base}/{username}/{indexname}"
+            result["simpleindex"] = f"{base}/{username}/{indexname}/+simple/"
+            if config["type"] != indexes.MIRROR:
+                result["pypisubmit"] = f"{base}/{username}/{indexname}/"
+        elif username is not None:
+            users.get_user(ctx.store, username)
+        return result_reply(request, "apiconfig", result)
+
+    @app.route("/+api", methods=["GET"], strict_slashes=False)
+    def root_api(request: IRequest) -> Any:
+        return apiconfig(request, None, None)
+
+    @app.route("/<name:username>/+api", methods=["GET"], strict_slashes=False)
+    def user_api(request: IRequest, username: str) -> Any:
+        return apiconfig(request, username, None)
+
+    @app.route(
+        "/<name:username>/<name:indexname>/+api", methods=["GET"], strict_slashes=False
+    )
+    def index_api(request: IRequest, username: str, indexname: str) -> Any:
+        return apiconfig(request, username, indexname)
+
+    @app.route("/+status", methods=["GET"], strict_slashes=False)
+    def status(request: IRequest) -> bytes:
+        info, store = ctx.info, ctx.store
+        result = {
+            "serverdir": info.serverdir,
+            "uuid": info.uuid,
+            "versioninfo": {"devpi-twisted": info.version},
+            "host": info.host,
+            "port": info.port,
+            "outside-url": info.outside_url,
+            "serial": store.serial,
+            "last-commit-timestamp": store.last_commit_timestamp,
+            "role": info.role,
+        }
+        return result_reply(request, "status", result)

@@ -1,0 +1,69 @@
+"""Assembles the klein app: routes, name converter and error replies."""
+
+from __future__ import annotations
+
+from klein import Klein
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import BaseConverter
+
+from devpi_twisted.model import errors
+from devpi_twisted.web import api, indexes, login, users
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.headers import DevpiHeaders
+from devpi_twisted.web.replies import HTTPError, error_reply
+
+_STATUS = {
+    errors.InvalidInput: 400,
+    errors.PermissionDenied: 403,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+}
+
+
+class NameConverter(BaseConverter):
+    """A path segment that is a name: anything but C{/}, not starting with C{+}."""
+
+    regex = r"[^/+][^/]*"
+
+
+def make_app(ctx: WebContext) -> Klein:
+    """The klein app serving devpi's protocols from C{ctx}."""
+    app = Klein()
+    app.url_map.converters["name"] = NameConverter
+    for module in (api, login, users, indexes):
+        module.add_routes(app, ctx)
+
+    @app.handle_errors(HTTPError)
+    def http_error(request: IRequest, failure: Failure) -> bytes:
+        error = failure.value
+        for name, value in error.headers.items():
+            request.setHeader(name, value)
+        return error_reply(request, error.status, error.message)
+
+    @app.handle_errors(errors.ModelError)
+    def model_error(request: IRequest, failure: Failure) -> bytes:
+        error = failure.value
+        return error_reply(request, _STATUS[type(error)], error.message)
+
+    @app.handle_errors(HTTPException)
+    def routing_error(request: IRequest, failure: Failure) -> bytes:
+        error = failure.value
+        if isinstance(error, MethodNotAllowed):
+            method = request.method.decode("ascii", "replace")
+            message = f"method {method} is not allowed for {request.uri.decode('utf-8', 'replace')}"
+            allowed = ", ".join(error.valid_methods or [])
+            request.setHeader(b"allow", allowed.encode("ascii"))
+        else:
+            message = f"The resource could not be found: {request.path.decode('utf-8', 'replace')}"
+        return error_reply(request, error.code or 500, message)
+
+    return app
+
+
+def make_resource(ctx: WebContext) -> IResource:
+    """The root resource: the app behind devpi's per-reply headers."""
+    return DevpiHeaders(make_app(ctx).resource(), ctx)

@@ -1,0 +1,44 @@
+"""What the request handlers work with: the store, auth and the server's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from twisted.internet.interfaces import IReactorTime
+
+from devpi_twisted.auth.credentials import Authenticator
+from devpi_twisted.auth.passwords import PasswordHasher
+from devpi_twisted.auth.tokens import TokenSigner
+from devpi_twisted.model.acl import Policy
+from devpi_twisted.store.changelog import Store
+
+#: The largest JSON request body the API reads.
+JSON_BODY_LIMIT = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Facts about this server that replies report."""
+
+    uuid: str
+    role: str
+    serverdir: str
+    host: str
+    port: int
+    outside_url: Optional[str]
+    version: str
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """The collaborators of every request handler."""
+
+    store: Store
+    authenticator: Authenticator
+    hasher: PasswordHasher
+    signer: TokenSigner
+    policy: Policy
+    info: ServerInfo
+    clock: IReactorTime
+    json_body_limit: int = JSON_BODY_LIMIT

@@ -1,0 +1,88 @@
+"""What a request brings: its credentials, its JSON body, the URL it was sent to."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
+
+from twisted.web.iweb import IRequest
+
+from devpi_twisted.auth.credentials import (
+    INVALID,
+    Authentication,
+    MalformedCredentials,
+    credentials_from_headers,
+)
+from devpi_twisted.model.acl import Identity
+from devpi_twisted.model.errors import PermissionDenied
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.replies import HTTPError
+
+_CHALLENGE = {b"www-authenticate": b'Basic realm="pypi"'}
+
+
+async def authenticate(ctx: WebContext, request: IRequest) -> Authentication:
+    """Who sent C{request}; malformed credentials count as invalid."""
+    try:
+        credentials = credentials_from_headers(
+            request.getHeader(b"x-devpi-auth"), request.getHeader(b"authorization")
+        )
+    except MalformedCredentials as error:
+        return Authentication(Identity(), INVALID, str(error))
+    return await ctx.authenticator.authenticate(credentials)
+
+
+@contextmanager
+def permission(auth: Authentication) -> Iterator[None]:
+    """
+    Turn a L{PermissionDenied} into 401 when credentials are missing or
+    invalid (with a Basic challenge), and 403 for a known user.
+    """
+    try:
+        yield
+    except PermissionDenied as error:
+        if auth.status == INVALID:
+            raise HTTPError(401, auth.problem or error.message, _CHALLENGE)
+        if auth.identity.username is None:
+            raise HTTPError(401, f"{error.message}: log in first", _CHALLENGE)
+        raise HTTPError(403, error.message)
+
+
+def read_json(request: IRequest, limit: int, default: Any = None) -> Any:
+    """The request body parsed as JSON (C{default} if empty); 400/413 if it cannot be."""
+    length = request.getHeader(b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HTTPError(413, f"request body larger than {limit} bytes")
+    body = request.content.read(limit + 1)
+    if len(body) > limit:
+        raise HTTPError(413, f"request body larger than {limit} bytes")
+    if not body.strip() and default is not None:
+        return default
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError(400, "Bad request: could not decode json")
+
+
+def has_arg(request: IRequest, name: bytes) -> bool:
+    """Whether the query string names C{name} (with any value, even empty)."""
+    return name in (request.args or {})
+
+
+def outside_url(request: IRequest, configured: Optional[str]) -> str:
+    """
+    The base URL clients reach this server at, without a trailing slash:
+    C{--outside-url}, else the C{X-Outside-Url} header, else C{Host}.
+    """
+    if configured:
+        return configured.rstrip("/")
+    header: Optional[bytes] = request.getHeader(b"x-outside-url")
+    if header:
+        return header.decode("utf-8", "replace").rstrip("/")
+    scheme = "https" if request.isSecure() else "http"
+    host: Optional[bytes] = request.getHeader(b"host")
+    if host:
+        return f"{scheme}://{host.decode('ascii', 'replace')}"
+    address = request.getHost()
+    return f"{scheme}://{address.host}:{address.port}"

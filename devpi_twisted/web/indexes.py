@@ -1,0 +1,66 @@
+"""Routes for indexes: read, create, modify, delete."""
+
+from __future__ import annotations
+
+from klein import Klein
+from twisted.web.iweb import IRequest
+
+from devpi_twisted.model import indexes
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.incoming import authenticate, has_arg, permission, read_json
+from devpi_twisted.web.replies import message_reply, result_reply
+from devpi_twisted.web.transactions import commit
+
+_INDEX = "/<name:username>/<name:indexname>"
+
+
+def add_routes(app: Klein, ctx: WebContext) -> None:
+    """Register the index routes of devpi's JSON API on C{app}."""
+
+    @app.route(_INDEX, methods=["GET"], strict_slashes=False)
+    def get_index(request: IRequest, username: str, indexname: str) -> bytes:
+        config = indexes.get_index(ctx.store, username, indexname)
+        if not has_arg(request, b"no_projects"):
+            config["projects"] = indexes.project_names(ctx.store, username, indexname)
+        return result_reply(request, "indexconfig", config)
+
+    @app.route(_INDEX, methods=["PUT"], strict_slashes=False)
+    async def create_index(request: IRequest, username: str, indexname: str) -> bytes:
+        auth = await authenticate(ctx, request)
+        with permission(auth):
+            ctx.policy.check_create_index(auth.identity, username, indexname)
+        raw = read_json(request, ctx.json_body_limit, default={})
+        config = await commit(
+            ctx,
+            request,
+            lambda txn: indexes.create_index(txn, username, indexname, raw),
+        )
+        return result_reply(request, "indexconfig", config)
+
+    @app.route(_INDEX, methods=["PATCH"], strict_slashes=False)
+    async def modify_index(request: IRequest, username: str, indexname: str) -> bytes:
+        auth = await authenticate(ctx, request)
+        indexes.get_index(ctx.store, username, indexname)
+        with permission(auth):
+            ctx.policy.check_modify_index(auth.identity, username, indexname)
+        body = read_json(request, ctx.json_body_limit)
+        error_on_noop = has_arg(request, b"error_on_noop")
+        config = await commit(
+            ctx,
+            request,
+            lambda txn: indexes.modify_index(
+                txn, username, indexname, body, error_on_noop
+            ),
+        )
+        return result_reply(request, "indexconfig", config)
+
+    @app.route(_INDEX, methods=["DELETE"], strict_slashes=False)
+    async def delete_index(request: IRequest, username: str, indexname: str) -> bytes:
+        auth = await authenticate(ctx, request)
+        indexes.get_index(ctx.store, username, indexname)
+        with permission(auth):
+            ctx.policy.check_delete_index(auth.identity, username, indexname)
+        await commit(
+            ctx, request, lambda txn: indexes.delete_index(txn, username, indexname)
+        )
+        return message_reply(request, f"index {username}/{indexname} deleted", 201)

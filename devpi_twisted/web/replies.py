@@ -1,0 +1,75 @@
+"""Reply bodies: devpi's JSON envelopes and errors as JSON or HTML."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from http import HTTPStatus
+from typing import Any, Optional
+
+from twisted.web.iweb import IRequest
+
+JSON = b"application/json"
+
+
+class HTTPError(Exception):
+    """Answer the request with C{status} and C{message}."""
+
+    def __init__(
+        self, status: int, message: str, headers: Optional[dict[bytes, bytes]] = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def wants_json(request: IRequest) -> bool:
+    """devpi's rule: JSON whenever C{Accept} mentions C{application/json}."""
+    return JSON in (request.getHeader(b"accept") or b"")
+
+
+def json_bytes(data: Any) -> bytes:
+    """Pretty-printed JSON with a trailing newline, as devpi sends it."""
+    return json.dumps(data, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def json_reply(request: IRequest, data: Any, status: int = 200) -> bytes:
+    """C{data} as the JSON body of a reply with C{status}."""
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", JSON)
+    return json_bytes(data)
+
+
+def result_reply(
+    request: IRequest,
+    type_: str,
+    result: Any,
+    message: Optional[str] = None,
+    status: int = 200,
+) -> bytes:
+    """devpi's envelope C{{"type": ..., "result": ...}}, with an optional message."""
+    body: dict[str, Any] = {"type": type_, "result": result}
+    if message is not None:
+        body["message"] = message
+    return json_reply(request, body, status)
+
+
+def message_reply(request: IRequest, message: str, status: int = 200) -> bytes:
+    """A reply that only says C{message}."""
+    return json_reply(request, {"message": message}, status)
+
+
+def error_reply(request: IRequest, status: int, message: str) -> bytes:
+    """An error as C{{"message": ...}} for JSON clients, else as an HTML page."""
+    if wants_json(request):
+        return message_reply(request, message, status)
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"text/html; charset=utf-8")
+    title = f"{status} {HTTPStatus(status).phrase}"
+    return (
+        "<!DOCTYPE html>\n<html><head><title>{0}</title></head>\n"
+        "<body><h1>{0}</h1>\n<p>{1}</p>\n</body></html>\n".format(
+            escape(title), escape(message)
+        )
+    ).encode("utf-8")
