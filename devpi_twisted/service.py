@@ -150,7 +150,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     site = DevpiSite(make_resource(ctx), options["max-request-body-size"])
     site.displayTracebacks = False
     top = MultiService()
-    StoreService(store, writer, serverdir).setServiceParent(top)
+    store_service = StoreService(store, writer, serverdir)
+    store_service.setName("store")
+    store_service.setServiceParent(top)
     endpoint = serverFromString(reactor, options.endpoint_description())
-    WebService(endpoint, site, info, log).setServiceParent(top)
+    web = WebService(endpoint, site, info, log)
+    web.setName("web")
+    web.setServiceParent(top)
     return top

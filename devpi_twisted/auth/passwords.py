@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from passlib.context import CryptContext
 from twisted.internet.defer import Deferred
 
@@ -11,9 +13,9 @@ from devpi_twisted.threads import Runner
 class PasswordHasher:
     """Hashes and verifies passwords in threads given by C{run}."""
 
-    def __init__(self, run: Runner) -> None:
+    def __init__(self, run: Runner, context: Optional[CryptContext] = None) -> None:
         self._run = run
-        self._context = CryptContext(schemes=["argon2"])
+        self._context = context or CryptContext(schemes=["argon2"])
 
     def hash(self, password: str) -> Deferred[str]:
         """The argon2 hash of C{password}."""
