@@ -60,6 +60,8 @@ class Options(usage.Options):
         url = self["outside-url"]
         if url and urlsplit(url).scheme not in ("http", "https"):
             raise usage.UsageError(f"--outside-url {url!r} is not an http(s) URL")
+        if self["restrict-modify"] is not None and not self.restrict_modify():
+            raise usage.UsageError("--restrict-modify names no principal")
         if self["max-request-body-size"] < 1:
             raise usage.UsageError("--max-request-body-size must be positive")
 

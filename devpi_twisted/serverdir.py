@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import secrets
 import stat
 import uuid
@@ -72,28 +73,48 @@ def _read_nodeinfo(path: str) -> dict:
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise ServerDirError(f"{path} belongs to another program ({nodeinfo})")
     version = info.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version < 1:
+        raise ServerDirError(f"{nodeinfo} holds no valid format version: {version!r}")
+    if version > FORMAT_VERSION:
         raise ServerDirError(
             f"{path} was written by a newer devpi-twisted (format {version!r}); "
             f"this version reads format {FORMAT_VERSION}"
         )
+    node_uuid = info.get("uuid")
+    if not isinstance(node_uuid, str) or not re.fullmatch("[0-9a-f]{32}", node_uuid):
+        raise ServerDirError(f"{nodeinfo} holds no valid uuid: {node_uuid!r}")
     return info
 
 
-def open_serverdir(path: str) -> ServerDir:
-    """Open (creating it if missing or empty) and lock a server directory."""
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isdir(path) or not os.listdir(path):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        info = {"format": FORMAT, "version": FORMAT_VERSION, "uuid": uuid.uuid4().hex}
-        _write_atomically(os.path.join(path, NODEINFO), json.dumps(info).encode())
-    info = _read_nodeinfo(path)
+def _lock(path: str) -> IO[bytes]:
     lock = open(os.path.join(path, LOCK), "ab")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
         raise ServerDirError(f"{path} is in use by another devpi-twisted process")
+    return lock
+
+
+def open_serverdir(path: str) -> ServerDir:
+    """Open (creating it if missing or empty) and lock a server directory."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ServerDirError(f"{path} is not a directory")
+    fresh = not os.path.isdir(path) or set(os.listdir(path)) <= {LOCK}
+    if fresh:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    else:
+        _read_nodeinfo(path)
+    lock = _lock(path)
+    try:
+        if not os.path.exists(os.path.join(path, NODEINFO)):
+            info = {"format": FORMAT, "version": FORMAT_VERSION, "uuid": uuid.uuid4().hex}
+            _write_atomically(os.path.join(path, NODEINFO), json.dumps(info).encode())
+        info = _read_nodeinfo(path)
+    except BaseException:
+        lock.close()
+        raise
     return ServerDir(path, info["uuid"], lock)
 
 
@@ -107,6 +128,8 @@ def read_secret(path: str, create: bool) -> bytes:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass
+        except OSError as error:
+            raise ServerDirError(f"cannot create secret file {path}: {error.strerror}")
         else:
             try:
                 os.write(fd, secrets.token_hex(MIN_SECRET_BYTES).encode() + b"\n")

@@ -29,6 +29,7 @@ from devpi_twisted.options import Options
 from devpi_twisted.serverdir import (
     STORE,
     ServerDir,
+    ServerDirError,
     open_serverdir,
     read_secret,
     secret_path,
@@ -116,10 +117,14 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         ),
     )
     serverdir = open_serverdir(options["serverdir"])
-    secret = read_secret(
-        secret_path(serverdir, options["secretfile"]),
-        create=not options["secretfile"],
-    )
+    try:
+        secret = read_secret(
+            secret_path(serverdir, options["secretfile"]),
+            create=not options["secretfile"],
+        )
+    except ServerDirError:
+        serverdir.close()
+        raise
     writer = ThreadPool(minthreads=1, maxthreads=1, name="devpi-store-writer")
     store = Store(
         SQLiteBackend(serverdir.join(STORE)), pool_runner(reactor, writer), reactor

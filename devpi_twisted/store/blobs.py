@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from typing import BinaryIO, Optional
 
 from zope.interface import Interface, implementer
+
+
+_SHA256_HEX = re.compile("[0-9a-f]{64}")
 
 
 class HashMismatch(Exception):
@@ -89,7 +93,7 @@ def _fsync_dir(path: str) -> None:
 
 @implementer(IBlobStore)
 class FileBlobStore:
-    """Blobs as files C{root/ab/cdef.../<sha256>} on the local disk."""
+    """Blobs as files C{root/ab/cd/<sha256>} on the local disk."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -97,7 +101,9 @@ class FileBlobStore:
         os.makedirs(self.temp_dir, exist_ok=True)
 
     def path(self, sha256: str) -> str:
-        """Where the blob with this digest lives."""
+        """Where the blob with this digest lives; refuses anything but a sha256 hex digest."""
+        if not _SHA256_HEX.fullmatch(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return os.path.join(self.root, sha256[:2], sha256[2:4], sha256)
 
     def writer(self) -> _FileBlobWriter:

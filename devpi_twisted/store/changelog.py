@@ -7,11 +7,13 @@ from typing import Any, Callable, Generic, NamedTuple, TypeVar
 
 from twisted.internet.defer import DeferredLock
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from devpi_twisted.store.interface import Changes, IChangelogBackend
 from devpi_twisted.threads import Runner
 
 T = TypeVar("T")
+_log = Logger()
 
 #: Called in the reactor thread after each commit with (serial, changes).
 CommitListener = Callable[[int, Changes], None]
@@ -151,7 +153,10 @@ class Store:
         self.serial = serial
         self.last_commit_timestamp = timestamp
         for listener in list(self._listeners):
-            listener(serial, changes)
+            try:
+                listener(serial, changes)
+            except Exception:
+                _log.failure("commit listener {listener!r} failed", listener=listener)
 
     def close(self) -> None:
         """Release the backend."""

@@ -99,10 +99,11 @@ class SQLiteBackend:
                         "INSERT OR REPLACE INTO kv (key, serial, value) VALUES (?, ?, ?)",
                         (key, serial, value),
                     )
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def entries(self, since: int, limit: int) -> list[tuple[int, float, str]]:
         db = self._connection()
