@@ -96,11 +96,13 @@ def _as_text(key: str, value: Any) -> str:
 
 
 def _as_principals(key: str, value: Any) -> list[str]:
-    return [normalize_principal(p) for p in _as_list(key, value)]
+    # normalizing may make two items equal: deduplicate again
+    return _as_list(key, [normalize_principal(p) for p in _as_list(key, value)])
 
 
 def _as_whitelist(key: str, value: Any) -> list[str]:
-    return [n if n == "*" else normalize_project(n) for n in _as_list(key, value)]
+    names = [n if n == "*" else normalize_project(n) for n in _as_list(key, value)]
+    return _as_list(key, names)
 
 
 def _as_inheritance(key: str, value: Any) -> str:
@@ -257,6 +259,8 @@ def apply_operations(config: dict[str, Any], operations: list[Any]) -> dict[str,
             raise InvalidInput(f"The {key!r} setting is not a list")
         else:
             items = _as_list(key, result.get(key, []))
+            normalized = _VALIDATORS[key](key, [value])
+            value = normalized[0] if normalized else value
             if op == "+=":
                 if value not in items:
                     items.append(value)

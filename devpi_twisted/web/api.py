@@ -11,7 +11,7 @@ from devpi_twisted.auth.credentials import OK
 from devpi_twisted.model import indexes, users
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, outside_url
-from devpi_twisted.web.replies import result_reply
+from devpi_twisted.web.replies import json_reply, result_reply
 
 #: What devpi-client may rely on this server to understand.
 FEATURES = ["server-keyvalue-parsing"]
@@ -42,7 +42,7 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
                 result["pypisubmit"] = f"{base}/{username}/{indexname}/"
         elif username is not None:
             users.get_user(ctx.store, username)
-        return result_reply(request, "apiconfig", result)
+        return json_reply(request, {"type": "apiconfig", "result": result})
 
     @app.route("/+api", methods=["GET"], strict_slashes=False)
     def root_api(request: IRequest) -> Any:

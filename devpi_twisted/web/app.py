@@ -28,6 +28,8 @@ class NameConverter(BaseConverter):
     """A path segment that is a name: anything but C{/}, not starting with C{+}."""
 
     regex = r"[^/+][^/]*"
+    # one segment only; else werkzeug cannot match the trailing-slash form
+    part_isolating = True
 
 
 def make_app(ctx: WebContext) -> Klein:

@@ -67,7 +67,9 @@ def read_json(request: IRequest, limit: int, default: Any = None) -> Any:
 
 def has_arg(request: IRequest, name: bytes) -> bool:
     """Whether the query string names C{name} (with any value, even empty)."""
-    return name in (request.args or {})
+    # twisted drops a bare C{?name} (no C{=}) from request.args; devpi honours it
+    query = request.uri.partition(b"?")[2]
+    return name in (request.args or {}) or name in query.split(b"&")
 
 
 def outside_url(request: IRequest, configured: Optional[str]) -> str:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from html import escape
 from http import HTTPStatus
 from typing import Any, Optional
 
 from twisted.web.iweb import IRequest
 
+from devpi_twisted.web.html import html_page
+
 JSON = b"application/json"
+HTML = b"text/html; charset=utf-8"
 
 
 class HTTPError(Exception):
@@ -34,11 +36,25 @@ def json_bytes(data: Any) -> bytes:
     return json.dumps(data, indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
 
+def wants_html(request: IRequest) -> bool:
+    """A browser: C{Accept} names C{text/html} and not JSON."""
+    accept = request.getHeader(b"accept") or b""
+    return b"text/html" in accept and JSON not in accept
+
+
+def body_reply(
+    request: IRequest, status: int, content_type: bytes, body: bytes
+) -> bytes:
+    """Set status, content type and length for C{body}, and return it."""
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", content_type)
+    request.setHeader(b"content-length", str(len(body)).encode("ascii"))
+    return body
+
+
 def json_reply(request: IRequest, data: Any, status: int = 200) -> bytes:
     """C{data} as the JSON body of a reply with C{status}."""
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", JSON)
-    return json_bytes(data)
+    return body_reply(request, status, JSON, json_bytes(data))
 
 
 def result_reply(
@@ -49,6 +65,9 @@ def result_reply(
     status: int = 200,
 ) -> bytes:
     """devpi's envelope C{{"type": ..., "result": ...}}, with an optional message."""
+    if wants_html(request):
+        title = request.path.decode("utf-8", "replace")
+        return body_reply(request, status, HTML, html_page(title, result))
     body: dict[str, Any] = {"type": type_, "result": result}
     if message is not None:
         body["message"] = message
@@ -64,12 +83,5 @@ def error_reply(request: IRequest, status: int, message: str) -> bytes:
     """An error as C{{"message": ...}} for JSON clients, else as an HTML page."""
     if wants_json(request):
         return message_reply(request, message, status)
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"text/html; charset=utf-8")
     title = f"{status} {HTTPStatus(status).phrase}"
-    return (
-        "<!DOCTYPE html>\n<html><head><title>{0}</title></head>\n"
-        "<body><h1>{0}</h1>\n<p>{1}</p>\n</body></html>\n".format(
-            escape(title), escape(message)
-        )
-    ).encode("utf-8")
+    return body_reply(request, status, HTML, html_page(title, message))
