@@ -44,6 +44,8 @@ class Transaction:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.changes: Changes = {}
+        self._before: list[Callable[[], object]] = []
+        self._after: list[Callable[[], object]] = []
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self.changes:
@@ -67,6 +69,32 @@ class Transaction:
 
     def delete(self, key: str) -> None:
         self.changes[key] = None
+
+    def before_commit(self, effect: Callable[[], object]) -> None:
+        """
+        Run C{effect} in the commit thread just before the changes are
+        committed (e.g. publish a blob they refer to); if it raises, nothing
+        is committed. Effects run only when the transaction changed keys.
+        """
+        self._before.append(effect)
+
+    def after_commit(self, effect: Callable[[], object]) -> None:
+        """
+        Run C{effect} in the commit thread right after the commit (e.g.
+        remove a blob nothing refers to any more); a failure is logged.
+        """
+        self._after.append(effect)
+
+    def commit_to(self, backend: IChangelogBackend, serial: int, timestamp: float) -> None:
+        """Commit as C{serial} with the side effects around it; blocks."""
+        for effect in self._before:
+            effect()
+        backend.commit(serial, timestamp, self.changes)
+        for effect in self._after:
+            try:
+                effect()
+            except Exception:
+                _log.failure("after-commit effect of serial {serial} failed", serial=serial)
 
 
 class Store:
@@ -116,9 +144,7 @@ class Store:
             result = work(txn)
             if txn.changes:
                 serial, timestamp = self.serial + 1, self._clock.seconds()
-                await self._run(
-                    lambda: self._backend.commit(serial, timestamp, txn.changes)
-                )
+                await self._run(lambda: txn.commit_to(self._backend, serial, timestamp))
                 self._apply(serial, timestamp, txn.changes)
             return Committed(result, self.serial)
         finally:
@@ -133,7 +159,7 @@ class Store:
         result = work(txn)
         if txn.changes:
             serial, timestamp = self.serial + 1, self._clock.seconds()
-            self._backend.commit(serial, timestamp, txn.changes)
+            txn.commit_to(self._backend, serial, timestamp)
             self._apply(serial, timestamp, txn.changes)
         return Committed(result, self.serial)
 

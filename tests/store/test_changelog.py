@@ -304,6 +304,35 @@ class CommitTests(StoreTestMixin, TestCase):
         self.assertIsNone(self.store.get("a"))
         self.assertEqual(self.store.transact_now(lambda txn: txn.set("a", 2)).serial, 0)
 
+    def test_side_effects_run_around_the_commit_in_order(self) -> None:
+        seen: list[tuple[str, int]] = []
+
+        def work(txn: Transaction) -> None:
+            txn.set("a", 1)
+            txn.before_commit(lambda: seen.append(("before", len(self.backend.entries(0, 9)))))
+            txn.after_commit(lambda: seen.append(("after", len(self.backend.entries(0, 9)))))
+
+        self.successResultOf(transact(self.store, work))
+        self.assertEqual(seen, [("before", 0), ("after", 1)])
+
+    def test_failing_before_commit_effect_commits_nothing(self) -> None:
+        def work(txn: Transaction) -> None:
+            txn.set("a", 1)
+            txn.before_commit(lambda: 1 / 0)
+
+        self.failureResultOf(transact(self.store, work), ZeroDivisionError)
+        self.assertEqual((self.store.serial, self.store.get("a")), (-1, None))
+        self.assertEqual(self.backend.entries(0, 9), [])
+
+    def test_failing_after_commit_effect_is_logged_and_the_commit_stands(self) -> None:
+        def work(txn: Transaction) -> None:
+            txn.set("a", 1)
+            txn.after_commit(lambda: 1 / 0)
+
+        committed = self.successResultOf(transact(self.store, work))
+        self.assertEqual((committed.serial, self.store.get("a")), (0, 1))
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
     def test_listeners_are_called_after_commit_with_serial_and_changes(self) -> None:
         calls: list[tuple[int, Changes, int, Any]] = []
 
