@@ -1,0 +1,1 @@
+"""Release files: names, archives, metadata, upload bodies (pure Python; every call blocks)."""
