@@ -8,7 +8,7 @@ import re
 import tempfile
 from typing import BinaryIO, Optional
 
-from zope.interface import Interface, implementer
+from zope.interface import Attribute, Interface, implementer
 
 
 _SHA256_HEX = re.compile("[0-9a-f]{64}")
@@ -35,13 +35,28 @@ class IBlobStore(Interface):
 
 
 class IBlobWriter(Interface):
-    """A blob being written; nothing is visible until L{commit}."""
+    """A blob being written; nothing is visible until it is published."""
+
+    size = Attribute("How many bytes were written.")
+    temp_path = Attribute("Where the bytes are until published (to read them back).")
 
     def write(data: bytes) -> None:
         """Append C{data}."""
 
+    def digests() -> dict[str, str]:
+        """Hex digests of what was written: sha256, md5 and blake2_256."""
+
+    def finish(expected_sha256: Optional[str] = None) -> str:
+        """
+        Make the bytes durable (fsync) and return their sha256; raise
+        L{HashMismatch} (and abort) if they are not what was expected.
+        """
+
+    def publish() -> None:
+        """Make a finished blob visible under its digest."""
+
     def commit(expected_sha256: Optional[str] = None) -> str:
-        """Make the blob durable and visible; return its sha256 hex digest."""
+        """L{finish} and L{publish} at once; return the sha256."""
 
     def abort() -> None:
         """Throw away what was written."""
@@ -51,34 +66,52 @@ class IBlobWriter(Interface):
 class _FileBlobWriter:
     def __init__(self, store: FileBlobStore) -> None:
         self._store = store
-        fd, self._temp = tempfile.mkstemp(dir=store.temp_dir, prefix="blob-")
+        fd, self.temp_path = tempfile.mkstemp(dir=store.temp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
-        self._sha256 = hashlib.sha256()
+        self._hashes = {
+            "sha256": hashlib.sha256(),
+            "md5": hashlib.md5(usedforsecurity=False),
+            "blake2_256": hashlib.blake2b(digest_size=32),
+        }
+        self._sha256: Optional[str] = None
         self.size = 0
 
     def write(self, data: bytes) -> None:
         self._file.write(data)
-        self._sha256.update(data)
+        for hasher in self._hashes.values():
+            hasher.update(data)
         self.size += len(data)
 
-    def commit(self, expected_sha256: Optional[str] = None) -> str:
-        digest = self._sha256.hexdigest()
+    def digests(self) -> dict[str, str]:
+        return {name: hasher.hexdigest() for name, hasher in self._hashes.items()}
+
+    def finish(self, expected_sha256: Optional[str] = None) -> str:
+        digest = self._hashes["sha256"].hexdigest()
         if expected_sha256 is not None and expected_sha256.lower() != digest:
             self.abort()
             raise HashMismatch(f"sha256 is {digest}, expected {expected_sha256}")
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        target = self._store.path(digest)
+        self._sha256 = digest
+        return digest
+
+    def publish(self) -> None:
+        assert self._sha256 is not None, "publish() before finish()"
+        target = self._store.path(self._sha256)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(self._temp, target)
+        os.replace(self.temp_path, target)
         _fsync_dir(os.path.dirname(target))
+
+    def commit(self, expected_sha256: Optional[str] = None) -> str:
+        digest = self.finish(expected_sha256)
+        self.publish()
         return digest
 
     def abort(self) -> None:
         self._file.close()
         try:
-            os.remove(self._temp)
+            os.remove(self.temp_path)
         except FileNotFoundError:
             pass
 
