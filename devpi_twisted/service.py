@@ -23,10 +23,12 @@ from devpi_twisted import __version__
 from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
+from devpi_twisted.auth.verified import VerifiedPasswords
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.options import Options
 from devpi_twisted.serverdir import (
+    BLOBS,
     STORE,
     ServerDir,
     ServerDirError,
@@ -34,6 +36,7 @@ from devpi_twisted.serverdir import (
     read_secret,
     secret_path,
 )
+from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.threads import pool_runner
@@ -145,12 +148,14 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     signer = TokenSigner(secret, reactor)
     ctx = WebContext(
         store=store,
-        authenticator=Authenticator(store, hasher, signer),
+        blobs=FileBlobStore(serverdir.join(BLOBS)),
+        authenticator=Authenticator(store, hasher, signer, VerifiedPasswords(reactor)),
         hasher=hasher,
         signer=signer,
         policy=Policy(options.restrict_modify()),
         info=info,
         clock=reactor,
+        io=pool_runner(reactor, reactor.getThreadPool()),
     )
     site = DevpiSite(make_resource(ctx), options["max-request-body-size"])
     site.displayTracebacks = False

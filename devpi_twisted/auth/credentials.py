@@ -9,6 +9,7 @@ from typing import Optional
 
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import InvalidToken, TokenSigner
+from devpi_twisted.auth.verified import VerifiedPasswords
 from devpi_twisted.model import keys
 from devpi_twisted.model.acl import Identity
 from devpi_twisted.model.state import StateReader
@@ -70,11 +71,16 @@ class Authenticator:
     """Checks credentials against the users in C{state}."""
 
     def __init__(
-        self, state: StateReader, hasher: PasswordHasher, signer: TokenSigner
+        self,
+        state: StateReader,
+        hasher: PasswordHasher,
+        signer: TokenSigner,
+        verified: VerifiedPasswords,
     ) -> None:
         self._state = state
         self._hasher = hasher
         self._signer = signer
+        self._verified = verified
 
     async def authenticate(self, credentials: Optional[Credentials]) -> Authentication:
         """Who C{credentials} identify; never raises for bad credentials."""
@@ -93,6 +99,10 @@ class Authenticator:
         except InvalidToken as error:
             if self._signer.looks_signed(secret):
                 return Authentication(Identity(), INVALID, f"{error}, log in again")
-        if await self._hasher.verify(secret, record["pwhash"]):
+        pwhash = record["pwhash"]
+        if self._verified.recalls(username, secret, pwhash):
+            return Authentication(Identity(username), OK)
+        if await self._hasher.verify(secret, pwhash):
+            self._verified.remember(username, secret, pwhash)
             return Authentication(Identity(username), OK)
         return failed
