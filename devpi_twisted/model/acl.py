@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from devpi_twisted.model.errors import Forbidden, PermissionDenied
 
@@ -111,3 +111,14 @@ class Policy:
         self, identity: Identity, username: str, indexname: str
     ) -> None:
         self._check_index(identity, username, indexname, "delete")
+
+
+def may_delete_entries(identity: Identity, username: str, config: dict[str, Any]) -> bool:
+    """
+    devpi's C{del_entry}: whether C{identity} may delete files, versions and
+    projects of an index owned by C{username} with C{config}: its
+    C{acl_upload} principals, the owner and root.
+    """
+    if identity.username in (username, ROOT):
+        return True
+    return allows(config.get("acl_upload", []), identity)

@@ -6,7 +6,7 @@ import time
 from typing import Any, Optional
 
 from devpi_twisted.model import keys
-from devpi_twisted.model.indexes import delete_index
+from devpi_twisted.model.releases import delete_index
 from devpi_twisted.model.errors import Conflict, Forbidden, InvalidInput, NotFound
 from devpi_twisted.model.names import check_username
 from devpi_twisted.model.state import StateReader, StateWriter

@@ -12,6 +12,7 @@ from devpi_twisted.model.acl import (
     Identity,
     Policy,
     allows,
+    may_delete_entries,
     normalize_principal,
 )
 from devpi_twisted.model.errors import Forbidden, PermissionDenied
@@ -218,3 +219,25 @@ class RestrictModifyOtherPrincipalsTests(PolicyTestCase):
         self.assertDenied(policy.check_create_user, ROOT, "zed")
         self.assertDenied(policy.check_create_index, ALICE, "alice", "dev")
         self.assertAllowed(policy.check_modify_user, ALICE, "alice", True)
+
+
+class DeleteEntriesTests(TestCase):
+    """devpi's del_entry: acl_upload principals, the index owner and root."""
+
+    config = {"acl_upload": ["bob"]}
+
+    def test_owner_and_root_may_delete(self) -> None:
+        self.assertTrue(may_delete_entries(ALICE, "alice", self.config))
+        self.assertTrue(may_delete_entries(ROOT, "alice", self.config))
+
+    def test_upload_acl_members_may_delete(self) -> None:
+        self.assertTrue(may_delete_entries(BOB, "alice", self.config))
+        self.assertTrue(may_delete_entries(Identity("carol", ("ops",)), "alice", {"acl_upload": [":ops"]}))
+
+    def test_others_and_anonymous_may_not(self) -> None:
+        self.assertFalse(may_delete_entries(ZED, "alice", self.config))
+        self.assertFalse(may_delete_entries(NOBODY, "alice", self.config))
+        self.assertFalse(may_delete_entries(BOB, "alice", {}))
+
+    def test_anonymous_upload_acl_lets_everyone_delete(self) -> None:
+        self.assertTrue(may_delete_entries(NOBODY, "alice", {"acl_upload": [ANONYMOUS]}))

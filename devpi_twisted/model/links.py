@@ -1,0 +1,142 @@
+"""What an index serves for a project: release links and versions through its bases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from devpi_twisted.model import keys
+from devpi_twisted.model.indexes import MIRROR
+from devpi_twisted.model.inherit import Resolution, project_visibility, resolution_order
+from devpi_twisted.model.releases import RELEASEFILE, Yanked, version_key, version_names
+from devpi_twisted.model.state import StateReader
+
+
+@dataclass(frozen=True)
+class ReleaseLink:
+    """One installable file as a simple page lists it."""
+
+    index: str
+    filename: str
+    relpath: str
+    sha256: str
+    version: str
+    requires_python: Optional[str]
+    yanked: Yanked
+    core_metadata_sha256: Optional[str]
+    size: Optional[int]
+    upload_time: Optional[str]
+
+
+@dataclass(frozen=True)
+class ProjectLinks:
+    """A project's links on an index, and what the page should tell about it."""
+
+    project: str
+    links: list[ReleaseLink]
+    versions: list[str]
+    hidden_mirrors: list[str]
+    missing_bases: list[str]
+    exists: bool
+
+
+def _split(name: str) -> tuple[str, str]:
+    username, _, indexname = name.partition("/")
+    return username, indexname
+
+
+def _holds(state: StateReader, name: str, project: str) -> bool:
+    return state.get(keys.project(*_split(name), project)) is not None
+
+
+def stage_links(state: StateReader, name: str, project: str) -> list[ReleaseLink]:
+    """The release files of a project stored on one stage index."""
+    username, indexname = _split(name)
+    links = []
+    for version in version_names(state, username, indexname, project):
+        record = state.get(keys.version(username, indexname, project, version))
+        for link in record["+elinks"]:
+            if link["rel"] != RELEASEFILE:
+                continue
+            entry: dict[str, Any] = state.get(keys.file(link["entrypath"])) or {}
+            links.append(
+                ReleaseLink(
+                    index=name,
+                    filename=link["entrypath"].rsplit("/", 1)[-1],
+                    relpath=link["entrypath"],
+                    sha256=link["hashes"]["sha256"],
+                    version=version,
+                    requires_python=record.get("requires_python"),
+                    yanked=record.get("yanked", False),
+                    core_metadata_sha256=entry.get("core_metadata_sha256"),
+                    size=entry.get("size"),
+                    upload_time=entry.get("upload_time"),
+                )
+            )
+    return links
+
+
+def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
+    """
+    A project's links on index C{name} (normalized project name): its own
+    and its bases', in resolution order, each filename once (first wins),
+    with mirrors left out where devpi's whitelist rule says so.
+    """
+    resolution = resolution_order(state, name)
+    visibility = project_visibility(
+        resolution, project, lambda index: _holds(state, index, project)
+    )
+    configs = dict(resolution.order)
+    links: list[ReleaseLink] = []
+    seen: set[str] = set()
+    exists = False
+    for index in visibility.included:
+        if configs[index]["type"] == MIRROR:
+            continue
+        if _holds(state, index, project):
+            exists = True
+        for link in stage_links(state, index, project):
+            if link.filename not in seen:
+                seen.add(link.filename)
+                links.append(link)
+    links.sort(key=lambda link: (version_key(link.version), link.filename), reverse=True)
+    versions = sorted({link.version for link in links}, key=version_key)
+    return ProjectLinks(
+        project, links, versions, visibility.hidden_mirrors, resolution.missing, exists
+    )
+
+
+def project_names(state: StateReader, name: str) -> list[str]:
+    """Every project an index serves, its own and its bases', in order, once each."""
+    names: dict[str, None] = {}
+    for index, config in resolution_order(state, name).order:
+        if config["type"] != MIRROR:
+            for project in state.children(keys.projects_of(*_split(index))):
+                names.setdefault(project, None)
+    return list(names)
+
+
+def project_versions(
+    state: StateReader, name: str, project: str, ignore_bases: bool = False
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """
+    Every version of a project visible on index C{name}, mapped to the index
+    holding it and its record; the first index in resolution order wins.
+    """
+    resolution: Resolution = resolution_order(state, name)
+    if ignore_bases:
+        resolution = Resolution(resolution.order[:1])
+    visibility = project_visibility(
+        resolution, project, lambda index: _holds(state, index, project)
+    )
+    configs = dict(resolution.order)
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for index in visibility.included:
+        if configs[index]["type"] == MIRROR:
+            continue
+        username, indexname = _split(index)
+        for version in version_names(state, username, indexname, project):
+            if version not in found:
+                record = state.get(keys.version(username, indexname, project, version))
+                found[version] = (index, record)
+    return found
