@@ -5,23 +5,26 @@ from __future__ import annotations
 import base64
 import json
 import os
-from typing import Any, Callable, Optional, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import treq
 from passlib.context import CryptContext
 from treq.testing import StubTreq
-from twisted.internet import reactor
+from twisted.internet import _producer_helpers, reactor
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, Cooperator
 from twisted.python.failure import Failure
 
 from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
+from devpi_twisted.auth.verified import VerifiedPasswords
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.options import Options
 from devpi_twisted.service import makeService
+from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.web.app import make_resource
@@ -69,6 +72,9 @@ class Reply:
         self.code: int = response.code
         self.headers = response.headers
         self.body = body
+        # twisted's client keeps Content-Length out of C{headers}
+        length = response.length
+        self.length: Optional[int] = length if isinstance(length, int) else None
 
     def header(self, name: str) -> Optional[str]:
         value = self.headers.getRawHeaders(name)
@@ -80,6 +86,52 @@ class Reply:
 
     def __repr__(self) -> str:
         return f"<Reply {self.code} {self.body[:300]!r}>"
+
+
+class _Step:
+    """A cooperator step waiting to be run by hand."""
+
+    def __init__(self, pending: list[_Step], step: Callable[[], None]) -> None:
+        self._pending = pending
+        self.step = step
+
+    def cancel(self) -> None:
+        if self in self._pending:
+            self._pending.remove(self)
+
+
+class HandCooperator:
+    """
+    A cooperator whose steps run when asked. twisted.web drives pull
+    producers (C{static.File}'s) with the global cooperator, which needs a
+    running reactor; during L{streaming} they are driven by this one instead.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[_Step] = []
+        self.cooperator = Cooperator(scheduler=self._schedule)
+
+    def _schedule(self, step: Callable[[], None]) -> _Step:
+        call = _Step(self._pending, step)
+        self._pending.append(call)
+        return call
+
+    def run_pending(self) -> bool:
+        """Run the steps scheduled so far; False if there were none."""
+        pending, self._pending[:] = list(self._pending), []
+        for call in pending:
+            call.step()
+        return bool(pending)
+
+    @contextmanager
+    def streaming(self) -> Iterator[None]:
+        """Let this cooperator drive the pull producers of twisted.web."""
+        original = _producer_helpers.cooperate  # type: ignore[attr-defined]
+        _producer_helpers.cooperate = self.cooperator.cooperate  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            _producer_helpers.cooperate = original  # type: ignore[attr-defined]
 
 
 class MemoryServer:
@@ -113,16 +165,22 @@ class MemoryServer:
             outside_url=None,
             version="0.0.test",
         )
+        self.blobs = FileBlobStore(os.path.join(path, "+blobs"))
         self.ctx = WebContext(
             store=self.store,
-            authenticator=Authenticator(self.store, self.hasher, self.signer),
+            blobs=self.blobs,
+            authenticator=Authenticator(
+                self.store, self.hasher, self.signer, VerifiedPasswords(self.clock)
+            ),
             hasher=self.hasher,
             signer=self.signer,
             policy=Policy(restrict_modify),
             info=self.info,
             clock=self.clock,
+            io=run_inline,
         )
         self.http = StubTreq(make_resource(self.ctx))
+        self.cooperator = HandCooperator()
 
     def close(self) -> None:
         self.store.close()
@@ -143,18 +201,32 @@ class MemoryServer:
         if json_body is not None:
             data = json.dumps(json_body).encode()
             headers.setdefault("Content-Type", "application/json")
-        d = self.http.request(
-            method,
-            "http://devpi.test" + path,
-            data=data,
-            headers=headers,
-            allow_redirects=False,
-        )
-        self.http.flush()
-        response = result_of(d)
-        content = response.content()
-        self.http.flush()
+        with self.cooperator.streaming():
+            d = self.http.request(
+                method,
+                "http://devpi.test" + path,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+            )
+            self._pump(d)
+            response = result_of(d)
+            content = response.content()
+            self._pump(content)
         return Reply(response, result_of(content))
+
+    def _pump(self, d: Deferred[Any]) -> None:
+        """Move bytes between client and app until C{d} fires or nothing moves."""
+        fired: list[bool] = []
+
+        def done(result: Any) -> Any:
+            fired.append(True)
+            return result
+
+        d.addBoth(done)
+        self.http.flush()
+        while not fired and self.cooperator.run_pending():
+            self.http.flush()
 
     def login(self, username: str, password: str) -> dict[str, str]:
         """Log in and return the X-Devpi-Auth header to send from now on."""

@@ -10,19 +10,22 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter
 
 from devpi_twisted.model import errors
-from devpi_twisted.web import api, indexes, login, users
+from devpi_twisted.web import (
+    api,
+    docs,
+    files,
+    indexes,
+    login,
+    projects,
+    simple,
+    toxresults,
+    upload,
+    users,
+)
+from devpi_twisted.web.simple import SimplePages
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.headers import DevpiHeaders
-from devpi_twisted.web.replies import HTTPError, error_reply
-
-_STATUS = {
-    errors.InvalidInput: 400,
-    errors.PermissionDenied: 403,
-    errors.Forbidden: 403,
-    errors.NotFound: 404,
-    errors.Conflict: 409,
-}
-
+from devpi_twisted.web.replies import HTTPError, error_reply, status_of
 
 class NameConverter(BaseConverter):
     """A path segment that is a name: anything but C{/}, not starting with C{+}."""
@@ -36,8 +39,11 @@ def make_app(ctx: WebContext) -> Klein:
     """The klein app serving devpi's protocols from C{ctx}."""
     app = Klein()
     app.url_map.converters["name"] = NameConverter
-    for module in (api, login, users, indexes):
+    for module in (api, login, users, files, toxresults, upload, docs):
         module.add_routes(app, ctx)
+    pages = SimplePages(ctx)
+    for paged in (indexes, simple, projects):
+        paged.add_routes(app, ctx, pages)
 
     @app.handle_errors(HTTPError)
     def http_error(request: IRequest, failure: Failure) -> bytes:
@@ -49,7 +55,7 @@ def make_app(ctx: WebContext) -> Klein:
     @app.handle_errors(errors.ModelError)
     def model_error(request: IRequest, failure: Failure) -> bytes:
         error = failure.value
-        return error_reply(request, _STATUS[type(error)], error.message)
+        return error_reply(request, status_of(error), error.message)
 
     @app.handle_errors(HTTPException)
     def routing_error(request: IRequest, failure: Failure) -> bytes:

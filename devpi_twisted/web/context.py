@@ -11,7 +11,9 @@ from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
 from devpi_twisted.model.acl import Policy
+from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
+from devpi_twisted.threads import Runner
 
 #: The largest JSON request body the API reads.
 JSON_BODY_LIMIT = 10 * 1024 * 1024
@@ -35,10 +37,13 @@ class WebContext:
     """The collaborators of every request handler."""
 
     store: Store
+    blobs: IBlobStore
     authenticator: Authenticator
     hasher: PasswordHasher
     signer: TokenSigner
     policy: Policy
     info: ServerInfo
     clock: IReactorTime
+    #: Runs blocking file work (parsing uploads, reading archives) off the reactor.
+    io: Runner
     json_body_limit: int = JSON_BODY_LIMIT

@@ -5,20 +5,24 @@ from __future__ import annotations
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from devpi_twisted.model import indexes
+from devpi_twisted.model import indexes, releases
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, has_arg, permission, read_json
 from devpi_twisted.web.replies import message_reply, result_reply
+from devpi_twisted.web.simple import SimplePages, wants_simple
 from devpi_twisted.web.transactions import commit
 
 _INDEX = "/<name:username>/<name:indexname>"
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
+def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
     """Register the index routes of devpi's JSON API on C{app}."""
 
     @app.route(_INDEX, methods=["GET"], strict_slashes=False)
     def get_index(request: IRequest, username: str, indexname: str) -> bytes:
+        if wants_simple(request):
+            at_directory = request.path.endswith(b"/")
+            return pages.project_list(request, username, indexname, at_directory)
         config = indexes.get_index(ctx.store, username, indexname)
         if not has_arg(request, b"no_projects"):
             config["projects"] = indexes.project_names(ctx.store, username, indexname)
@@ -61,6 +65,6 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         with permission(auth):
             ctx.policy.check_delete_index(auth.identity, username, indexname)
         await commit(
-            ctx, request, lambda txn: indexes.delete_index(txn, username, indexname)
+            ctx, request, lambda txn: releases.delete_index(txn, username, indexname)
         )
         return message_reply(request, f"index {username}/{indexname} deleted", 201)

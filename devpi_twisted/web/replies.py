@@ -8,10 +8,25 @@ from typing import Any, Optional
 
 from twisted.web.iweb import IRequest
 
+from devpi_twisted.model import errors
 from devpi_twisted.web.html import html_page
 
 JSON = b"application/json"
 HTML = b"text/html; charset=utf-8"
+
+
+_MODEL_STATUS = {
+    errors.InvalidInput: 400,
+    errors.PermissionDenied: 403,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+}
+
+
+def status_of(error: errors.ModelError) -> int:
+    """The HTTP status of a refusal by the domain rules."""
+    return _MODEL_STATUS[type(error)]
 
 
 class HTTPError(Exception):

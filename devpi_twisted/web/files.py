@@ -1,0 +1,244 @@
+"""Serving stored files: +f/ downloads, their metadata, PEP 658 .metadata files, deletion."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from email.utils import parsedate_to_datetime
+from typing import Any, BinaryIO, Optional, Union
+
+from klein import Klein
+from twisted.logger import Logger
+from twisted.web import http, server, static
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+
+from devpi_twisted.model import acl, indexes, keys, releases
+from devpi_twisted.model.errors import NotFound, PermissionDenied
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.incoming import authenticate, has_arg, permission
+from devpi_twisted.web.replies import error_reply, message_reply, result_reply, wants_json
+from devpi_twisted.web.transactions import commit
+
+_log = Logger()
+
+#: Stored files never change under their URL (the sha256 is part of it).
+CACHE_CONTROL = b"max-age=365000000, immutable, public"
+#: What C{.metadata} files (a wheel's METADATA, RFC 822 style text) are served as.
+METADATA_TYPE = "text/plain; charset=utf-8"
+METADATA_SUFFIX = ".metadata"
+#: A C{Range} with more parts than this, or parts adding up to more than the
+#: file, is ignored and the whole file sent (no amplification by overlapping ranges).
+MAX_RANGES = 16
+
+_ENTITY_TAG = re.compile(rb'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
+
+
+def content_type(filename: str) -> str:
+    """devpi's content type for a file name; a compression suffix is not an encoding."""
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def http_date_seconds(value: Union[str, bytes, None]) -> Optional[int]:
+    """An HTTP date as seconds since the epoch, or None if it is not one."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    try:
+        return int(parsedate_to_datetime(text).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def etag_list_matches(header: bytes, etag: str) -> bool:
+    """
+    Whether an C{If-None-Match} value names C{etag} (a bare opaque tag, no
+    quotes): C{*}, or a list of entity tags compared weakly (RFC 9110 8.8.3.2).
+    """
+    if header.strip() == b"*":
+        return True
+    wanted = etag.encode("ascii")
+    position = 0
+    while position < len(header):
+        match = _ENTITY_TAG.match(header, position)
+        if match is None:
+            return False
+        if match.group(1) == wanted:
+            return True
+        position = match.end()
+    return False
+
+
+class StoredFile(static.File):
+    """
+    One blob served as the release file it is stored for: type, ETag and
+    Last-Modified come from the file entry, not from the blob's file. It is
+    a leaf, so klein renders it for the whole remaining path. Single and
+    multiple C{Range} requests and the streaming producers are L{static.File}'s.
+    """
+
+    isLeaf = True
+
+    def __init__(
+        self,
+        path: str,
+        relpath: str,
+        content_type: str,
+        sha256: str,
+        last_modified: Optional[str],
+    ) -> None:
+        super().__init__(path, defaultType="application/octet-stream")
+        self.relpath = relpath
+        # set here, static.File would otherwise guess type *and* encoding (.gz)
+        self.type = content_type
+        self.encoding = None
+        self.etag = sha256
+        self.last_modified = last_modified
+
+    def render_GET(self, request: IRequest) -> Union[bytes, int]:
+        """Send the blob (or the requested ranges, or 304), streamed from disk."""
+        self.restat(False)
+        try:
+            if not self.isfile():
+                raise FileNotFoundError(self.path)
+            opened: BinaryIO = self.openForReading()
+        except OSError:
+            _log.error(
+                "stored file {relpath} is missing its blob {path}",
+                relpath=self.relpath,
+                path=self.path,
+            )
+            return error_reply(
+                request, 500, f"the stored data of {self.relpath} is missing on the server"
+            )
+        request.setHeader(b"accept-ranges", b"bytes")
+        request.setHeader(b"etag", b'"%s"' % self.etag.encode("ascii"))
+        request.setHeader(b"cache-control", CACHE_CONTROL)
+        if self.last_modified:
+            request.setHeader(b"last-modified", self.last_modified.encode("ascii"))
+        if self._not_modified(request):
+            opened.close()
+            request.setResponseCode(http.NOT_MODIFIED)
+            # finished here: returning b"" would make twisted add Content-Length: 0
+            request.finish()
+            return server.NOT_DONE_YET
+        if request.method == b"HEAD":
+            self._setContentHeaders(request)
+            opened.close()
+            return b""
+        self.makeProducer(request, opened).start()
+        return server.NOT_DONE_YET
+
+    render_HEAD = render_GET
+
+    def _not_modified(self, request: IRequest) -> bool:
+        """C{If-None-Match}, else C{If-Modified-Since} (RFC 9110 13.2.2)."""
+        tags = request.requestHeaders.getRawHeaders(b"if-none-match")
+        if tags is not None:
+            return etag_list_matches(b",".join(tags), self.etag)
+        since = http_date_seconds(request.getHeader(b"if-modified-since"))
+        modified = http_date_seconds(self.last_modified)
+        return since is not None and modified is not None and modified <= since
+
+    def _range_applies(self, request: IRequest) -> bool:
+        """C{If-Range}: ranges only for our strong ETag or exact Last-Modified."""
+        condition = request.getHeader(b"if-range")
+        if condition is None:
+            return True
+        condition = condition.strip()
+        if condition.startswith((b'"', b"W/")):
+            return condition == b'"%s"' % self.etag.encode("ascii")
+        return self.last_modified is not None and condition == self.last_modified.encode("ascii")
+
+    def _too_many_ranges(self, request: IRequest) -> bool:
+        """Ranges that would make the reply larger than the file are not served."""
+        try:
+            ranges = self._parseRangeHeader(request.getHeader(b"range"))
+        except ValueError:
+            return False
+        if len(ranges) <= 1:
+            return False
+        total = sum(self._rangeToOffsetAndSize(start, end)[1] for start, end in ranges)
+        return len(ranges) > MAX_RANGES or total > self.getFileSize()
+
+    def makeProducer(self, request: IRequest, fileForReading: BinaryIO) -> Any:
+        if request.getHeader(b"range") is not None and (
+            not self._range_applies(request) or self._too_many_ranges(request)
+        ):
+            self._setContentHeaders(request)
+            request.setResponseCode(http.OK)
+            return static.NoRangeStaticProducer(request, fileForReading)
+        return super().makeProducer(request, fileForReading)
+
+    def _rangeToOffsetAndSize(self, start: Optional[int], end: Optional[int]) -> tuple[int, int]:
+        size = self.getFileSize()
+        if start is None and end is not None:
+            # a suffix: static.File gives a negative offset when it is longer than the file
+            return (0, 0) if end == 0 or size == 0 else (max(size - end, 0), min(end, size))
+        result: tuple[int, int] = super()._rangeToOffsetAndSize(start, end)
+        return result
+
+    def _doMultipleRangeRequest(self, request: IRequest, byteRanges: list[Any]) -> Any:
+        rangeInfo = super()._doMultipleRangeRequest(request, byteRanges)
+        # static.File returns ([], b"") when nothing is satisfiable, which its
+        # producer cannot iterate: send the empty 416 body instead
+        return rangeInfo if isinstance(rangeInfo, list) else [(b"", 0, 0)]
+
+
+def file_meta(entry: dict[str, Any]) -> dict[str, Any]:
+    """devpi's C{releasefilemeta} result for a file entry."""
+    return {
+        "last_modified": entry.get("last_modified"),
+        "hash_spec": f"sha256={entry['sha256']}",
+        "hashes": {"sha256": entry["sha256"]},
+        "project": entry.get("project"),
+        "version": entry.get("version"),
+    }
+
+
+def add_routes(app: Klein, ctx: WebContext) -> None:
+    """Register the C{+f/} routes (download, metadata, delete) on C{app}."""
+
+    def stored(relpath: str, sha256: str, entry: dict[str, Any], type_: str) -> IResource:
+        path = ctx.blobs.path(sha256)  # FileBlobStore: blobs are files on disk
+        return StoredFile(path, relpath, type_, sha256, entry.get("last_modified"))
+
+    def core_metadata(relpath: str) -> IResource:
+        """PEP 658: C{<file>.metadata} is the METADATA stored with a wheel."""
+        of = relpath[: -len(METADATA_SUFFIX)]
+        entry = ctx.store.get(keys.file(of))
+        if entry is None:
+            raise NotFound(f"no such file: {relpath}")
+        digest = entry.get("core_metadata_sha256")
+        if not digest:
+            raise NotFound(f"no metadata found in {of}")
+        return stored(relpath, digest, entry, METADATA_TYPE)
+
+    @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["GET"])
+    def get_file(request: IRequest, username: str, indexname: str, rest: str) -> Any:
+        relpath = f"{username}/{indexname}/+f/{rest}"
+        entry = ctx.store.get(keys.file(relpath))
+        if entry is None and relpath.endswith(METADATA_SUFFIX):
+            return core_metadata(relpath)
+        if entry is None:
+            raise NotFound(f"no such file: {relpath}")
+        if wants_json(request):
+            return result_reply(request, "releasefilemeta", file_meta(entry))
+        filename = relpath.rsplit("/", 1)[-1]
+        return stored(relpath, entry["sha256"], entry, content_type(filename))
+
+    @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["DELETE"])
+    async def delete_file(request: IRequest, username: str, indexname: str, rest: str) -> bytes:
+        relpath = f"{username}/{indexname}/+f/{rest}"
+        auth = await authenticate(ctx, request)
+        config = indexes.get_index(ctx.store, username, indexname)
+        with permission(auth):
+            if not acl.may_delete_entries(auth.identity, username, config):
+                raise PermissionDenied(f"no permission to delete {relpath}")
+        force = has_arg(request, b"force")
+        await commit(
+            ctx,
+            request,
+            lambda txn: releases.delete_file(txn, username, indexname, relpath, force),
+        )
+        return message_reply(request, f"package '{relpath}' deleted")

@@ -1,0 +1,66 @@
+"""C{POST} of a tox result (devpi test) to a release file's C{+f/} URL."""
+
+from __future__ import annotations
+
+import json
+
+from klein import Klein
+from twisted.web.iweb import IRequest
+
+from devpi_twisted.model import acl, releases
+from devpi_twisted.model.errors import PermissionDenied
+from devpi_twisted.model.releases import StoredBlob
+from devpi_twisted.store.changelog import Transaction
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.incoming import authenticate, permission
+from devpi_twisted.web.replies import HTTPError, result_reply
+from devpi_twisted.web.transactions import commit
+
+
+def add_routes(app: Klein, ctx: WebContext) -> None:
+    """Register the tox result upload route on C{app}."""
+
+    @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["POST"])
+    async def upload_toxresult(
+        request: IRequest, username: str, indexname: str, rest: str
+    ) -> bytes:
+        config = releases.stage_config(ctx.store, username, indexname)
+        auth = await authenticate(ctx, request)
+        with permission(auth):
+            if not acl.allows(config["acl_toxresult_upload"], auth.identity):
+                raise PermissionDenied(
+                    "No permission to upload tox results. You can use the devpi test "
+                    "--no-upload option to skip the upload."
+                )
+        body = request.content.read(ctx.json_body_limit + 1)
+        if len(body) > ctx.json_body_limit:
+            raise HTTPError(413, f"tox result larger than {ctx.json_body_limit} bytes")
+        try:
+            json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise HTTPError(400, "Bad request: could not decode json")
+        relpath = f"{username}/{indexname}/+f/{rest}"
+        releases.get_file(ctx.store, relpath)
+
+        def write() -> tuple[StoredBlob, object]:
+            writer = ctx.blobs.writer()
+            writer.write(body)
+            return StoredBlob("toxresult", writer.finish(), len(body)), writer
+
+        blob, writer = await ctx.io(write)
+        now = ctx.clock.seconds()
+
+        def store(txn: Transaction) -> releases.Outcome:
+            outcome = releases.add_toxresult(
+                txn, username, indexname, relpath, blob, auth.identity.username, now
+            )
+            txn.before_commit(writer.publish)  # type: ignore[attr-defined]
+            return outcome
+
+        try:
+            outcome = await commit(ctx, request, store)
+        finally:
+            await ctx.io(writer.abort)  # type: ignore[attr-defined]
+        return result_reply(
+            request, "toxresultpath", f"{outcome.relpath}#sha256={blob.sha256}"
+        )

@@ -1,0 +1,225 @@
+"""The legacy upload protocol (file_upload, submit, doc_upload) of twine, setup.py and devpi-client."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any, Callable, Optional
+
+from klein import Klein
+from twisted.web.iweb import IRequest
+
+from devpi_twisted.auth.credentials import Authentication
+from devpi_twisted.dists import docs, filenames, metadata
+from devpi_twisted.dists.errors import DistError, InvalidDistribution
+from devpi_twisted.dists.multipart import UploadForm, parse_form
+from devpi_twisted.model import acl, releases
+from devpi_twisted.model.errors import ModelError, PermissionDenied
+from devpi_twisted.model.releases import StoredBlob
+from devpi_twisted.store.blobs import IBlobWriter
+from devpi_twisted.store.changelog import Transaction
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.incoming import authenticate, permission
+from devpi_twisted.web.push import push
+from devpi_twisted.web.replies import HTML, HTTPError, body_reply, status_of
+from devpi_twisted.web.transactions import commit
+
+_HASH_FIELDS = {"md5_digest": "md5", "sha256_digest": "sha256", "blake2_256_digest": "blake2_256"}
+
+
+def _field(form: UploadForm, name: str) -> Optional[str]:
+    values = form.fields.get(name)
+    return values[0] if values else None
+
+
+def reason_reply(request: IRequest, status: int, message: str) -> bytes:
+    """devpi's upload replies: the message is the status line's reason phrase."""
+    reason = " ".join(message.split()).encode("latin-1", "replace")[:400]
+    text = escape(f"{status} {message}")
+    body = f"<html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>\n"
+    reply = body_reply(request, status, HTML, body.encode("utf-8", "replace"))
+    request.setResponseCode(status, reason)
+    return reply
+
+
+class Uploads:
+    """Handles one index's upload requests: parse, check, store, commit."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
+
+    async def handle(
+        self, request: IRequest, auth: Authentication, username: str, indexname: str
+    ) -> bytes:
+        """Answer an upload POST, with errors in devpi's reason-phrase form."""
+        try:
+            return await self._handle(request, auth, username, indexname)
+        except HTTPError as error:
+            for name, value in error.headers.items():
+                request.setHeader(name, value)
+            return reason_reply(request, error.status, error.message)
+        except DistError as error:
+            return reason_reply(request, 400, error.message)
+        except ModelError as error:
+            return reason_reply(request, status_of(error), error.message)
+
+    async def _handle(
+        self, request: IRequest, auth: Authentication, username: str, indexname: str
+    ) -> bytes:
+        config = releases.stage_config(self._ctx.store, username, indexname)
+        with permission(auth):
+            if not acl.allows(config["acl_upload"], auth.identity):
+                raise PermissionDenied("no permission to submit")
+        content_type = request.getHeader(b"content-type") or b""
+        request.content.seek(0)
+        form = await self._ctx.io(
+            lambda: parse_form(request.content, content_type, lambda name: self._ctx.blobs.writer())
+        )
+        try:
+            return await self._dispatch(request, form, auth, username, indexname)
+        finally:
+            writers = [writer for _, writer, _ in form.files.values()]
+            await self._ctx.io(lambda: [writer.abort() for writer in writers])
+
+    async def _dispatch(
+        self,
+        request: IRequest,
+        form: UploadForm,
+        auth: Authentication,
+        username: str,
+        indexname: str,
+    ) -> bytes:
+        action = _field(form, ":action")
+        who = auth.identity.username
+        if action == "file_upload":
+            return await self._file_upload(request, form, who, username, indexname)
+        if action == "submit":
+            meta = self._form_metadata(form)
+            await commit(
+                self._ctx,
+                request,
+                lambda txn: releases.register_version(txn, username, indexname, meta),
+            )
+            return reason_reply(request, 200, "OK")
+        if action == "doc_upload":
+            return await self._doc_upload(request, form, who, username, indexname)
+        raise InvalidDistribution(f"action {action!r} not supported")
+
+    def _form_metadata(self, form: UploadForm) -> dict[str, Any]:
+        meta = metadata.metadata_from_form(form.fields)
+        filenames.check_project_name(meta["name"])
+        filenames.check_version(meta["version"])
+        return meta
+
+    def _content(self, form: UploadForm) -> tuple[str, IBlobWriter]:
+        if "content" not in form.files:
+            raise InvalidDistribution("content file field not found")
+        filename, writer, _ = form.files["content"]
+        return filename, writer
+
+    async def _file_upload(
+        self, request: IRequest, form: UploadForm, who: Optional[str], username: str, indexname: str
+    ) -> bytes:
+        form_meta = self._form_metadata(form)
+        filename, writer = self._content(form)
+        filenames.check_archive_name(filename)
+        filenames.check_matches(filename, form_meta["name"], form_meta["version"])
+        digests = writer.digests()
+        for field, algorithm in _HASH_FIELDS.items():
+            expected = _field(form, field)
+            if expected and expected.strip().lower() != digests[algorithm]:
+                raise InvalidDistribution(
+                    f"{field} mismatch: the uploaded {filename} has {algorithm} "
+                    f"{digests[algorithm]}, the form says {expected.strip()}"
+                )
+        sha256 = await self._ctx.io(writer.finish)
+        core_metadata = None
+        meta = form_meta
+        if metadata.carries_metadata(filename):
+            raw = await self._ctx.io(
+                lambda: metadata.read_core_metadata(writer.temp_path, filename)
+            )
+            file_meta = metadata.parse_core_metadata(raw)
+            metadata.check_form_matches(form_meta, file_meta)
+            meta = dict(file_meta, name=form_meta["name"])
+            if filenames.is_wheel(filename):
+                core_metadata = raw
+        blob, writers = await self._ctx.io(
+            lambda: self._stored(writer, sha256, filename, core_metadata)
+        )
+        now = self._ctx.clock.seconds()
+        try:
+            outcome = await self._store(
+                request,
+                lambda txn: releases.add_release_file(txn, username, indexname, meta, blob, who, now),
+                writers,
+            )
+        finally:
+            # the METADATA blob is not part of the form: throw it away unless published
+            await self._ctx.io(lambda: [extra.abort() for extra in writers[1:]])
+        if outcome.identical:
+            return reason_reply(request, 200, "Upload of identical file to non volatile index.")
+        return reason_reply(request, 200, "OK")
+
+    def _stored(
+        self, writer: IBlobWriter, sha256: str, filename: str, core_metadata: Optional[bytes]
+    ) -> tuple[StoredBlob, list[IBlobWriter]]:
+        """The finished upload as a blob, with the wheel's METADATA as a blob of its own."""
+        writers = [writer]
+        meta_sha256 = None
+        if core_metadata is not None:
+            meta_writer = self._ctx.blobs.writer()
+            writers.append(meta_writer)
+            meta_writer.write(core_metadata)
+            meta_sha256 = meta_writer.finish()
+        return StoredBlob(filename, sha256, writer.size, meta_sha256), writers
+
+    async def _store(
+        self,
+        request: IRequest,
+        change: Callable[[Transaction], releases.Outcome],
+        writers: list[IBlobWriter],
+    ) -> releases.Outcome:
+        def work(txn: Transaction) -> releases.Outcome:
+            outcome = change(txn)
+            if not outcome.identical:
+                for writer in writers:
+                    txn.before_commit(writer.publish)
+            return outcome
+
+        return await commit(self._ctx, request, work)
+
+    async def _doc_upload(
+        self, request: IRequest, form: UploadForm, who: Optional[str], username: str, indexname: str
+    ) -> bytes:
+        name = _field(form, "name")
+        filenames.check_project_name(name)
+        version = _field(form, "version") or None
+        if version is not None:
+            filenames.check_version(version)
+        filename, writer = self._content(form)
+        sha256 = await self._ctx.io(writer.finish)
+        await self._ctx.io(lambda: docs.check_doc_zip(writer.temp_path))
+        blob, writers = await self._ctx.io(lambda: self._stored(writer, sha256, filename, None))
+        await self._store(
+            request,
+            lambda txn: releases.add_doczip(
+                txn, username, indexname, name, version, blob, who, self._ctx.clock.seconds()
+            ),
+            writers,
+        )
+        return reason_reply(request, 200, "OK")
+
+
+def add_routes(app: Klein, ctx: WebContext) -> None:
+    """Register C{POST}/C{PUSH} on an index: uploads (multipart) and pushes (JSON)."""
+    uploads = Uploads(ctx)
+
+    @app.route(
+        "/<name:username>/<name:indexname>", methods=["POST", "PUSH"], strict_slashes=False
+    )
+    async def post_to_index(request: IRequest, username: str, indexname: str) -> bytes:
+        auth = await authenticate(ctx, request)
+        content_type = request.getHeader(b"content-type") or b""
+        if content_type.lower().startswith(b"multipart/form-data"):
+            return await uploads.handle(request, auth, username, indexname)
+        return await push(ctx, request, auth, username, indexname)
