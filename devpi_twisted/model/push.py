@@ -32,7 +32,14 @@ def _split(name: str) -> tuple[str, str]:
 def _blob_of(txn: StateWriter, link: dict[str, Any]) -> StoredBlob:
     entry = txn.get(keys.file(link["entrypath"]))
     filename = link["entrypath"].rsplit("/", 1)[-1]
-    return StoredBlob(filename, entry["sha256"], entry["size"], entry.get("core_metadata_sha256"))
+    return StoredBlob(
+        filename,
+        entry["sha256"],
+        entry["size"],
+        entry.get("core_metadata_sha256"),
+        entry["last_modified"],
+        entry["upload_time"],
+    )
 
 
 def push_release(

@@ -33,6 +33,9 @@ class StoredBlob:
     sha256: str
     size: int
     core_metadata_sha256: Optional[str] = None
+    #: When the bytes were first uploaded (HTTP date, PEP 700 time), kept by push.
+    last_modified: Optional[str] = None
+    upload_time: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,8 @@ def _store_file(
     entry: dict[str, Any] = {
         "sha256": blob.sha256,
         "size": blob.size,
-        "last_modified": formatdate(now, usegmt=True),
-        "upload_time": iso_time(now),
+        "last_modified": blob.last_modified or formatdate(now, usegmt=True),
+        "upload_time": blob.upload_time or iso_time(now),
         "project": project,
         "version": version,
         "rel": rel,
