@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from twisted.web import server
 from twisted.web.resource import IResource
@@ -13,11 +13,17 @@ from devpi_twisted.web.replies import error_reply
 class LimitedRequest(server.Request):
     """
     A request whose body is discarded, not stored, once it grows past the
-    site's C{max_body_size}; it is then answered with 413.
+    site's C{max_body_size}; it is then answered with 413. Form bodies are
+    left unparsed (Twisted would read them whole into memory).
     """
 
     _body_size = 0
     _too_large = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # uploads are parsed as a stream by the upload route, never into memory
+        kwargs["parsePOSTFormSubmission"] = False
+        super().__init__(*args, **kwargs)
 
     def _limit(self) -> int:
         return self.channel.site.max_body_size  # type: ignore[no-any-return]
