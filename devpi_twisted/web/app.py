@@ -35,13 +35,12 @@ class NameConverter(BaseConverter):
     part_isolating = True
 
 
-def make_app(ctx: WebContext) -> Klein:
+def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
     """The klein app serving devpi's protocols from C{ctx}."""
     app = Klein()
     app.url_map.converters["name"] = NameConverter
     for module in (api, login, users, files, toxresults, upload, docs):
         module.add_routes(app, ctx)
-    pages = SimplePages(ctx)
     for paged in (indexes, simple, projects):
         paged.add_routes(app, ctx, pages)
 
@@ -74,4 +73,5 @@ def make_app(ctx: WebContext) -> Klein:
 
 def make_resource(ctx: WebContext) -> IResource:
     """The root resource: the app behind devpi's per-reply headers."""
-    return DevpiHeaders(make_app(ctx).resource(), ctx)
+    pages = SimplePages(ctx)
+    return DevpiHeaders(make_app(ctx, pages).resource(), ctx, pages.cached_reply)

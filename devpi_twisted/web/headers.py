@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
@@ -9,13 +11,22 @@ from devpi_twisted.web.context import WebContext
 
 
 class DevpiHeaders(Resource):
-    """Serves C{wrapped}, adding serial, uuids and versions to each reply."""
+    """
+    Serves C{wrapped}, adding serial, uuids and versions to each reply;
+    C{shortcut} may answer a request first (a cached page) or return None.
+    """
 
     isLeaf = True
 
-    def __init__(self, wrapped: IResource, ctx: WebContext) -> None:
+    def __init__(
+        self,
+        wrapped: IResource,
+        ctx: WebContext,
+        shortcut: Callable[[IRequest], Optional[bytes]],
+    ) -> None:
         super().__init__()
         self._wrapped = wrapped
+        self._shortcut = shortcut
         self._ctx = ctx
         uuid = ctx.info.uuid.encode("ascii")
         self._fixed = [
@@ -31,4 +42,7 @@ class DevpiHeaders(Resource):
             request.setHeader(name, value)
         serial = str(self._ctx.store.serial).encode("ascii")
         request.setHeader(b"x-devpi-serial", serial)
+        reply = self._shortcut(request)
+        if reply is not None:
+            return reply
         return self._wrapped.render(request)

@@ -40,6 +40,10 @@ class PageCache:
         self._max_pages = max_pages
         store.subscribe(self._invalidate)
 
+    def peek(self, key: Hashable) -> Optional[Page]:
+        """The cached page for C{key}, if there is one."""
+        return self._pages.get(key)
+
     def get(
         self, key: Hashable, project: Optional[str], render: Callable[[], bytes]
     ) -> Page:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from klein import Klein
@@ -26,6 +27,9 @@ from devpi_twisted.web.simple_pages import list_html, list_json, project_html, p
 #: From C{/u/i/+simple/p/} and from C{/u/i/p/} back to the server root.
 FROM_SIMPLE_PROJECT = "../../../../"
 FROM_INDEX_PROJECT = "../../../"
+#: GETs that may be answered straight from the page cache: /u/i/+simple/ and /u/i/+simple/p/
+_CACHEABLE_PATH = re.compile(rb"/([^/+%][^/%]*)/([^/+%][^/%]*)/\+simple/(?:([^/%]+)/)?")
+_MEDIA_TYPES_REMEMBERED = 256
 
 
 class SimplePages:
@@ -34,9 +38,47 @@ class SimplePages:
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
         self._cache = PageCache(ctx.store)
+        self._media_types: dict[Optional[bytes], Optional[str]] = {}
+
+    def _choose(self, accept: Optional[bytes]) -> Optional[str]:
+        """L{choose_simple_type}, remembered for the few Accept headers clients send."""
+        try:
+            return self._media_types[accept]
+        except KeyError:
+            if len(self._media_types) >= _MEDIA_TYPES_REMEMBERED:
+                self._media_types.clear()
+            media = self._media_types[accept] = choose_simple_type(accept)
+            return media
+
+    def cached_reply(self, request: IRequest) -> Optional[bytes]:
+        """
+        The reply to a GET of a C{+simple/} page straight from the page cache,
+        skipping the router; None for a miss or anything unusual, which the
+        router then handles.
+        """
+        if request.method != b"GET" or request.getHeader(b"x-devpi-absolute-urls") is not None:
+            return None
+        match = _CACHEABLE_PATH.fullmatch(request.path)
+        if match is None:
+            return None
+        media = self._choose(request.getHeader(b"accept"))
+        if media is None:
+            return None
+        try:
+            username, indexname, project = (
+                None if part is None else part.decode("utf-8") for part in match.groups()
+            )
+        except UnicodeDecodeError:
+            return None
+        name, as_json = f"{username}/{indexname}", media == SIMPLE_JSON
+        if project is None:
+            page = self._cache.peek((name, None, as_json, ""))
+        else:
+            page = self._cache.peek((name, project, as_json, FROM_SIMPLE_PROJECT))
+        return None if page is None else self._reply(request, media, page)
 
     def _media_type(self, request: IRequest) -> str:
-        media = choose_simple_type(request.getHeader(b"accept"))
+        media = self._choose(request.getHeader(b"accept"))
         if media is None:
             raise HTTPError(406, "acceptable types: " + ", ".join(CONTENT_TYPES))
         return media
