@@ -6,6 +6,7 @@ import re
 from typing import Optional
 
 from klein import Klein
+from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.model import indexes
@@ -30,6 +31,7 @@ FROM_INDEX_PROJECT = "../../../"
 #: GETs that may be answered straight from the page cache: /u/i/+simple/ and /u/i/+simple/p/
 _CACHEABLE_PATH = re.compile(rb"/([^/+%][^/%]*)/([^/+%][^/%]*)/\+simple/(?:([^/%]+)/)?")
 _MEDIA_TYPES_REMEMBERED = 256
+_log = Logger()
 
 
 class SimplePages:
@@ -147,6 +149,8 @@ class SimplePages:
 
         def render() -> bytes:
             links = project_links(self._ctx.store, name, project)
+            for base in links.missing_bases:
+                _log.warn("index {index} refers to missing base {base}", index=name, base=base)
             if not (links.exists or links.links):
                 raise NotFound(f"The project {project} does not exist.")
             if as_json:
