@@ -266,13 +266,16 @@ def add_release_file(
 ) -> Outcome:
     """
     Store an uploaded release file under its version, creating project and
-    version as needed; the version's metadata is updated from C{metadata}.
+    version as needed; the version's metadata takes every non-empty value
+    of C{metadata} (an sdist without Requires-Python keeps the wheel's).
     """
     config = stage_config(txn, username, indexname)
     version = check_version_text(metadata.get("version"))
     record = version_record(txn, username, indexname, metadata["name"], version)
     record.update(
-        (k, v) for k, v in metadata.items() if k in METADATA_KEYS and k not in ("name", "version")
+        (k, v)
+        for k, v in metadata.items()
+        if k in METADATA_KEYS and k not in ("name", "version") and v not in ("", [], None)
     )
     dst = f"{username}/{indexname}"
     return attach(
@@ -463,7 +466,8 @@ def set_yanked(
     if yanked is False:
         record.pop("yanked", None)
     elif isinstance(yanked, (bool, str)):
-        record["yanked"] = yanked
+        # PEP 691: a reason is a non-empty string; an empty one is a plain yank
+        record["yanked"] = yanked or True
     else:
         raise InvalidInput("yanked must be true, false or a reason string")
     txn.set(keys.version(username, indexname, project, version), record)

@@ -6,6 +6,7 @@ from typing import Callable, Optional
 
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
+from twisted.web.server import NOT_DONE_YET
 
 from devpi_twisted.web.context import WebContext
 
@@ -43,6 +44,10 @@ class DevpiHeaders(Resource):
         serial = str(self._ctx.store.serial).encode("ascii")
         request.setHeader(b"x-devpi-serial", serial)
         reply = self._shortcut(request)
+        if reply is not None and request.code == 304:
+            # finished here: returning b"" would make twisted add Content-Length: 0
+            request.finish()
+            return NOT_DONE_YET
         if reply is not None:
             return reply
         return self._wrapped.render(request)

@@ -54,6 +54,8 @@ def choose_simple_type(accept: Optional[bytes]) -> Optional[str]:
     ranges = _parse(accept.decode("latin-1"))
     best: Optional[tuple[float, int, int, str]] = None
     for offered in (SIMPLE_JSON, SIMPLE_HTML, TEXT_HTML):
+        # the most specific range matching a type gives its quality (RFC 9110 12.5.1)
+        match: Optional[tuple[int, float]] = None
         for mediatype, quality in ranges:
             if mediatype == offered:
                 specificity = 2
@@ -63,10 +65,15 @@ def choose_simple_type(accept: Optional[bytes]) -> Optional[str]:
                 specificity = 0
             else:
                 continue
-            preference = (_EXPLICIT if specificity else _WILDCARD)[offered]
-            candidate = (quality, specificity, preference, offered)
-            if quality > 0 and (best is None or candidate > best):
-                best = candidate
+            if match is None or specificity > match[0]:
+                match = (specificity, quality)
+        if match is None or match[1] <= 0:
+            continue
+        specificity, quality = match
+        preference = (_EXPLICIT if specificity else _WILDCARD)[offered]
+        candidate = (quality, specificity, preference, offered)
+        if best is None or candidate > best:
+            best = candidate
     return None if best is None else best[3]
 
 

@@ -112,7 +112,9 @@ class SimplePages:
         as_json = media == SIMPLE_JSON
         prefix = "" if at_directory else f"{self._prefix(request, None)}{name}/"
         if request.getHeader(b"x-devpi-absolute-urls") is not None:
-            prefix = f"{self._prefix(request, None)}{name}/"
+            # absolute, but to where the relative links lead from this URL
+            under = "+simple/" if at_directory and request.path.endswith(b"/+simple/") else ""
+            prefix = f"{self._prefix(request, None)}{name}/{under}"
 
         def render() -> bytes:
             names = project_names(self._ctx.store, name)

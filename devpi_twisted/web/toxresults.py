@@ -7,8 +7,8 @@ import json
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from devpi_twisted.model import acl, releases
-from devpi_twisted.model.errors import PermissionDenied
+from devpi_twisted.model import acl, keys, releases
+from devpi_twisted.model.errors import NotFound, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
 from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
@@ -40,7 +40,8 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         except (ValueError, UnicodeDecodeError):
             raise HTTPError(400, "Bad request: could not decode json")
         relpath = f"{username}/{indexname}/+f/{rest}"
-        releases.get_file(ctx.store, relpath)
+        if ctx.store.get(keys.file(relpath)) is None:
+            raise NotFound(f"no release file found at {relpath}")
 
         def write() -> tuple[StoredBlob, object]:
             writer = ctx.blobs.writer()

@@ -12,7 +12,7 @@ from devpi_twisted.auth.credentials import Authentication
 from devpi_twisted.dists import docs, filenames, metadata
 from devpi_twisted.dists.errors import DistError, InvalidDistribution
 from devpi_twisted.dists.multipart import UploadForm, parse_form
-from devpi_twisted.model import acl, releases
+from devpi_twisted.model import acl, keys, releases
 from devpi_twisted.model.errors import ModelError, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
 from devpi_twisted.store.blobs import IBlobWriter
@@ -156,7 +156,8 @@ class Uploads:
         finally:
             # the METADATA blob is not part of the form: throw it away unless published
             await self._ctx.io(lambda: [extra.abort() for extra in writers[1:]])
-        if outcome.identical:
+        config = self._ctx.store.get(keys.index(username, indexname)) or {}
+        if outcome.identical and not config.get("volatile", True):
             return reason_reply(request, 200, "Upload of identical file to non volatile index.")
         return reason_reply(request, 200, "OK")
 
