@@ -21,7 +21,8 @@ setup(
         "packaging>=24.0",
     ],
     extras_require={
-        "test": ["devpi-client>=7,<8"],
+        # e2e clients: devpi-client (brings build, requests), twine, uv (wheel with its binary)
+        "test": ["devpi-client>=7,<8", "twine>=5", "uv>=0.4", "requests>=2.28"],
     },
     classifiers=[
         "Framework :: Twisted",

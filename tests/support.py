@@ -29,6 +29,7 @@ from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.web.app import make_resource
 from devpi_twisted.web.context import ServerInfo, WebContext
+from devpi_twisted.web.site import LimitedRequest
 
 T = TypeVar("T")
 SECRET = b"s" * 40
@@ -70,6 +71,8 @@ class Reply:
 
     def __init__(self, response: Any, body: bytes) -> None:
         self.code: int = response.code
+        #: the status line's reason phrase (devpi puts upload errors there)
+        self.phrase: str = response.phrase.decode("latin-1")
         self.headers = response.headers
         self.body = body
         # twisted's client keeps Content-Length out of C{headers}
@@ -145,6 +148,7 @@ class MemoryServer:
         path: str,
         restrict_modify: Optional[frozenset[str]] = None,
         root_password: str = "",
+        max_body_size: int = 1024**3,
     ) -> None:
         os.makedirs(path, exist_ok=True)
         self.clock = Clock()
@@ -180,6 +184,10 @@ class MemoryServer:
             io=run_inline,
         )
         self.http = StubTreq(make_resource(self.ctx))
+        # requests as the real site makes them: size limit, form bodies left unparsed
+        site = self.http._agent._serverFactory
+        site.requestFactory = LimitedRequest
+        site.max_body_size = max_body_size
         self.cooperator = HandCooperator()
 
     def close(self) -> None:
