@@ -10,6 +10,8 @@ from typing import Any, Callable, Optional, Union
 
 from packaging.version import InvalidVersion, Version
 
+from devpi_twisted.dists.errors import InvalidDistribution
+from devpi_twisted.dists.filenames import check_version
 from devpi_twisted.dists.metadata import LIST_KEYS, METADATA_KEYS
 from devpi_twisted.model import indexes, keys
 from devpi_twisted.model.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -78,12 +80,11 @@ def stage_config(state: StateReader, username: str, indexname: str) -> dict[str,
 
 
 def check_version_text(version: Any) -> str:
-    """A version string usable in URLs and keys."""
-    if not isinstance(version, str) or not version.strip():
-        raise InvalidInput("invalid metadata: version is missing")
-    if "/" in version or any(c in version for c in '<>%#"') or not version.isprintable():
-        raise InvalidInput(f"invalid metadata: invalid version {version!r}")
-    return version
+    """A version string usable in URLs and keys (the rule of L{check_version})."""
+    try:
+        return check_version(version)
+    except InvalidDistribution as error:
+        raise InvalidInput(error.message)
 
 
 def new_version(name: str, version: str) -> dict[str, Any]:
