@@ -1,0 +1,1 @@
+"""The PyPI mirror: upstream pages and files, cached through the store."""
