@@ -36,6 +36,12 @@ class Options(usage.Options):
         ["restrict-modify", None, None, "comma separated principals that alone may manage users and indexes"],
         ["log-level", None, "info", "least important log level shown: " + ", ".join(LOG_LEVELS)],
         ["max-request-body-size", None, 1024**3, "largest request body accepted, in bytes", int],
+        ["request-timeout", None, 5.0, "seconds an upstream request may take", float],
+        ["upstream-max-retries", None, 3, "retries of a failed upstream request (with backoff)", int],
+        ["mirror-cache-expiry", None, 1800, "seconds a mirror page stays fresh (per-index mirror_cache_expiry wins)", int],
+    ]
+    optFlags = [
+        ["offline-mode", None, "never contact upstream; serve what is cached"],
     ]
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -49,6 +55,12 @@ class Options(usage.Options):
                     self[name] = coerce[0](value) if coerce else value
                 except ValueError:
                     raise usage.UsageError(f"{env_name(name)}: invalid value {value!r}")
+        for name, _, _ in self.optFlags:
+            value = environ.get(env_name(name))
+            if value is not None:
+                if value.lower() not in ("1", "true", "yes", "0", "false", "no", ""):
+                    raise usage.UsageError(f"{env_name(name)}: invalid value {value!r}")
+                self[name] = 1 if value.lower() in ("1", "true", "yes") else 0
 
     def postOptions(self) -> None:
         if not 0 <= self["port"] <= 65535:
@@ -62,6 +74,10 @@ class Options(usage.Options):
             raise usage.UsageError(f"--outside-url {url!r} is not an http(s) URL")
         if self["restrict-modify"] is not None and not self.restrict_modify():
             raise usage.UsageError("--restrict-modify names no principal")
+        if self["request-timeout"] <= 0:
+            raise usage.UsageError("--request-timeout must be positive")
+        if self["upstream-max-retries"] < 0 or self["mirror-cache-expiry"] < 0:
+            raise usage.UsageError("--upstream-max-retries and --mirror-cache-expiry must not be negative")
         if self["max-request-body-size"] < 1:
             raise usage.UsageError("--max-request-body-size must be positive")
 

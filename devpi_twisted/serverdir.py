@@ -19,6 +19,7 @@ SECRET = ".secret"
 LOCK = ".lock"
 STORE = "store.sqlite"
 BLOBS = "+blobs"
+MIRROR_LISTS = "+mirror-lists"
 MIN_SECRET_BYTES = 32
 
 

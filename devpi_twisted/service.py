@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any, Optional
 
@@ -24,11 +25,16 @@ from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
 from devpi_twisted.auth.verified import VerifiedPasswords
+from devpi_twisted.mirror.files import MirrorFiles
+from devpi_twisted.mirror.pages import MirrorPages
+from devpi_twisted.mirror.projects import MirrorProjects
+from devpi_twisted.mirror.upstream import PooledHTTPClient, UpstreamClient, make_http_client
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.options import Options
 from devpi_twisted.serverdir import (
     BLOBS,
+    MIRROR_LISTS,
     STORE,
     ServerDir,
     ServerDirError,
@@ -62,6 +68,17 @@ class StoreService(Service):
         self._writer.stop()
         self._store.close()
         self._serverdir.close()
+
+
+class UpstreamService(Service):
+    """Owns the upstream connection pool: closes its connections on stop."""
+
+    def __init__(self, http: PooledHTTPClient) -> None:
+        self._http = http
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self._http.close()
 
 
 class WebService(Service):
@@ -146,16 +163,53 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         version=__version__,
     )
     signer = TokenSigner(secret, reactor)
+    blobs = FileBlobStore(serverdir.join(BLOBS))
+    io = pool_runner(reactor, reactor.getThreadPool())
+    offline = bool(options["offline-mode"])
+    http = make_http_client(reactor, pool_size=8)
+    client = UpstreamClient(
+        reactor,
+        http,
+        max_retries=options["upstream-max-retries"],
+        timeout=options["request-timeout"],
+        rng=random.Random(),
+        log=log,
+        user_agent=f"devpi-twisted/{__version__}",
+    )
+    mirror_pages = MirrorPages(
+        store,
+        client,
+        reactor,
+        io,
+        options["mirror-cache-expiry"],
+        offline,
+        log,
+        patience=options["request-timeout"],
+    )
     ctx = WebContext(
         store=store,
-        blobs=FileBlobStore(serverdir.join(BLOBS)),
+        blobs=blobs,
         authenticator=Authenticator(store, hasher, signer, VerifiedPasswords(reactor)),
         hasher=hasher,
         signer=signer,
         policy=Policy(options.restrict_modify()),
         info=info,
         clock=reactor,
-        io=pool_runner(reactor, reactor.getThreadPool()),
+        io=io,
+        mirror_pages=mirror_pages,
+        mirror_files=MirrorFiles(
+            store, blobs, client, mirror_pages, reactor, io, offline, log
+        ),
+        mirror_projects=MirrorProjects(
+            store,
+            client,
+            reactor,
+            io,
+            serverdir.join(MIRROR_LISTS),
+            options["mirror-cache-expiry"],
+            offline,
+            log,
+        ),
     )
     site = DevpiSite(make_resource(ctx), options["max-request-body-size"])
     site.displayTracebacks = False
@@ -163,6 +217,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     store_service = StoreService(store, writer, serverdir)
     store_service.setName("store")
     store_service.setServiceParent(top)
+    UpstreamService(http).setServiceParent(top)
     endpoint = serverFromString(reactor, options.endpoint_description())
     web = WebService(endpoint, site, info, log)
     web.setName("web")

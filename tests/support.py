@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
@@ -14,12 +15,17 @@ from treq.testing import StubTreq
 from twisted.internet import _producer_helpers, reactor
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import Clock, Cooperator
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
 from devpi_twisted.auth.verified import VerifiedPasswords
+from devpi_twisted.mirror.files import MirrorFiles
+from devpi_twisted.mirror.pages import MirrorPages
+from devpi_twisted.mirror.projects import MirrorProjects
+from devpi_twisted.mirror.upstream import UpstreamClient
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.options import Options
@@ -64,6 +70,13 @@ def basic_auth(username: str, password: str) -> dict[str, str]:
 def devpi_auth(username: str, token: str) -> dict[str, str]:
     """The C{X-Devpi-Auth} header devpi-client sends."""
     return {"X-Devpi-Auth": base64.b64encode(f"{username}:{token}".encode()).decode()}
+
+
+class NoUpstream:
+    """An HTTP client for MemoryServer's mirrors that must never be used."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        raise AssertionError("MemoryServer has no upstream: mirrors are offline")
 
 
 class Reply:
@@ -170,6 +183,13 @@ class MemoryServer:
             version="0.0.test",
         )
         self.blobs = FileBlobStore(os.path.join(path, "+blobs"))
+        # in memory there is no upstream: mirrors serve only what tests store
+        upstream = UpstreamClient(
+            self.clock, NoUpstream(), rng=random.Random(0), log=Logger(), user_agent="test"
+        )
+        self.mirror_pages = MirrorPages(
+            self.store, upstream, self.clock, run_inline, 1800, True, Logger()
+        )
         self.ctx = WebContext(
             store=self.store,
             blobs=self.blobs,
@@ -182,6 +202,15 @@ class MemoryServer:
             info=self.info,
             clock=self.clock,
             io=run_inline,
+            mirror_pages=self.mirror_pages,
+            mirror_files=MirrorFiles(
+                self.store, self.blobs, upstream, self.mirror_pages, self.clock,
+                run_inline, True, Logger(),
+            ),
+            mirror_projects=MirrorProjects(
+                self.store, upstream, self.clock, run_inline,
+                os.path.join(path, "+mirror-lists"), 1800, True, Logger(),
+            ),
         )
         self.http = StubTreq(make_resource(self.ctx))
         # requests as the real site makes them: size limit, form bodies left unparsed

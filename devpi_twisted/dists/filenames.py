@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
 
 from devpi_twisted.dists.errors import InvalidDistribution
 
@@ -120,3 +129,13 @@ def check_version(version: object) -> str:
             "'/' and control characters are not allowed"
         )
     return version
+
+
+def version_from_filename(filename: str) -> Optional[str]:
+    """The version a wheel or sdist file name carries, or None if it cannot be read."""
+    try:
+        if filename.lower().endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None

@@ -55,3 +55,13 @@ def blob_digest(key: str) -> Optional[str]:
     """The sha256 a C{blob/...} key is about, or None for other keys."""
     prefix, _, digest = key.partition("/")
     return digest if prefix == "blob" else None
+
+
+def mirror_pages_of(username: str, indexname: str) -> str:
+    """The parent of the cached upstream pages of a mirror index."""
+    return f"mirror/{username}/{indexname}"
+
+
+def mirror_page(username: str, indexname: str, project: str) -> str:
+    """The cached upstream page (links, serial) of a project on a mirror index."""
+    return f"mirror/{username}/{indexname}/{project}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from devpi_twisted.model import keys
+from devpi_twisted.dists.filenames import version_from_filename
+from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.indexes import MIRROR
 from devpi_twisted.model.inherit import Resolution, project_visibility, resolution_order
 from devpi_twisted.model.releases import RELEASEFILE, Yanked, version_key, version_names
@@ -19,13 +20,15 @@ class ReleaseLink:
     index: str
     filename: str
     relpath: str
-    sha256: str
+    sha256: Optional[str]
     version: str
     requires_python: Optional[str]
     yanked: Yanked
     core_metadata_sha256: Optional[str]
     size: Optional[int]
     upload_time: Optional[str]
+    #: The file's core metadata is served even though its hash is unknown (PEP 714 "true").
+    core_metadata: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,44 @@ def stage_links(state: StateReader, name: str, project: str) -> list[ReleaseLink
     return links
 
 
+def mirror_links(state: StateReader, name: str, project: str) -> Optional[list[ReleaseLink]]:
+    """The links of a project's cached upstream page on mirror C{name}, or None."""
+    username, indexname = _split(name)
+    page = mirrors.get_page(state, username, indexname, project)
+    if page is None:
+        return None
+    links = []
+    for link in page["links"]:
+        relpath = mirrors.link_relpath(username, indexname, link)
+        entry: dict[str, Any] = state.get(keys.file(relpath)) or {}
+        upstream_metadata = link.get("core_metadata") or False
+        metadata_sha256 = entry.get("core_metadata_sha256") or (
+            upstream_metadata.get("sha256") if isinstance(upstream_metadata, dict) else None
+        )
+        links.append(
+            ReleaseLink(
+                index=name,
+                filename=link["filename"],
+                relpath=relpath,
+                sha256=link["hashes"].get("sha256"),
+                version=version_from_filename(link["filename"]) or "",
+                requires_python=link.get("requires_python"),
+                yanked=link.get("yanked", False),
+                core_metadata_sha256=metadata_sha256,
+                size=link.get("size"),
+                upload_time=link.get("upload_time"),
+                core_metadata=bool(upstream_metadata) or metadata_sha256 is not None,
+            )
+        )
+    return links
+
+
 def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
     """
     A project's links on index C{name} (normalized project name): its own
     and its bases', in resolution order, each filename once (first wins),
-    with mirrors left out where devpi's whitelist rule says so.
+    with mirrors left out where devpi's whitelist rule says so. Mirrors
+    contribute their cached upstream pages (refreshing them is the caller's).
     """
     resolution = resolution_order(state, name)
     visibility = project_visibility(
@@ -92,28 +128,58 @@ def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
     exists = False
     for index in visibility.included:
         if configs[index]["type"] == MIRROR:
+            found = mirror_links(state, index, project)
+        else:
+            found = stage_links(state, index, project) if _holds(state, index, project) else None
+        if found is None:
             continue
-        if _holds(state, index, project):
-            exists = True
-        for link in stage_links(state, index, project):
+        exists = True
+        for link in found:
             if link.filename not in seen:
                 seen.add(link.filename)
                 links.append(link)
     links.sort(key=lambda link: (version_key(link.version), link.filename), reverse=True)
-    versions = sorted({link.version for link in links}, key=version_key)
+    versions = sorted({link.version for link in links if link.version}, key=version_key)
     return ProjectLinks(
         project, links, versions, visibility.hidden_mirrors, resolution.missing, exists
     )
 
 
-def project_names(state: StateReader, name: str) -> list[str]:
-    """Every project an index serves, its own and its bases', in order, once each."""
+def mirrors_to_refresh(state: StateReader, name: str, project: str) -> list[tuple[str, dict[str, Any]]]:
+    """The mirrors whose upstream page a project's page on C{name} needs, with their configs."""
+    resolution = resolution_order(state, name)
+    visibility = project_visibility(
+        resolution, project, lambda index: _holds(state, index, project)
+    )
+    configs = dict(resolution.order)
+    return [(index, configs[index]) for index in visibility.included if configs[index]["type"] == MIRROR]
+
+
+def project_names(
+    state: StateReader, name: str, mirror_names: Optional[dict[str, list[str]]] = None
+) -> list[str]:
+    """
+    Every project an index serves, its own and its bases', in order, once
+    each; C{mirror_names} gives the project lists of the mirrors in the order.
+    """
     names: dict[str, None] = {}
     for index, config in resolution_order(state, name).order:
-        if config["type"] != MIRROR:
-            for project in state.children(keys.projects_of(*_split(index))):
-                names.setdefault(project, None)
+        if config["type"] == MIRROR:
+            found = (mirror_names or {}).get(index, [])
+        else:
+            found = state.children(keys.projects_of(*_split(index)))
+        for project in found:
+            names.setdefault(project, None)
     return list(names)
+
+
+def mirrors_in_order(state: StateReader, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """The mirror indexes in the resolution order of C{name}, with their configs."""
+    return [
+        (index, config)
+        for index, config in resolution_order(state, name).order
+        if config["type"] == MIRROR
+    ]
 
 
 def project_versions(

@@ -9,6 +9,7 @@ from twisted.web.resource import IResource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter
 
+from devpi_twisted.mirror.upstream import UpstreamError, UpstreamTimeout
 from devpi_twisted.model import errors
 from devpi_twisted.web import (
     api,
@@ -50,6 +51,12 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
         for name, value in error.headers.items():
             request.setHeader(name, value)
         return error_reply(request, error.status, error.message)
+
+    @app.handle_errors(UpstreamError)
+    def upstream_error(request: IRequest, failure: Failure) -> bytes:
+        error = failure.value
+        status = 504 if isinstance(error, UpstreamTimeout) else 502
+        return error_reply(request, status, error.message)
 
     @app.handle_errors(errors.ModelError)
     def model_error(request: IRequest, failure: Failure) -> bytes:

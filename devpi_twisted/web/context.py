@@ -10,6 +10,9 @@ from twisted.internet.interfaces import IReactorTime
 from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
+from devpi_twisted.mirror.files import MirrorFiles
+from devpi_twisted.mirror.pages import MirrorPages
+from devpi_twisted.mirror.projects import MirrorProjects
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
@@ -44,6 +47,12 @@ class WebContext:
     policy: Policy
     info: ServerInfo
     clock: IReactorTime
+    #: Keeps the cached upstream pages of mirror indexes fresh.
+    mirror_pages: MirrorPages
+    #: Downloads mirror files on first request.
+    mirror_files: MirrorFiles
+    #: The project lists of mirror indexes.
+    mirror_projects: MirrorProjects
     #: Runs blocking file work (parsing uploads, reading archives) off the reactor.
     io: Runner
     json_body_limit: int = JSON_BODY_LIMIT

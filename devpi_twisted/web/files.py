@@ -13,11 +13,18 @@ from twisted.web import http, server, static
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from devpi_twisted.mirror.upstream import UpstreamError, UpstreamTimeout
 from devpi_twisted.model import acl, indexes, keys, releases
 from devpi_twisted.model.errors import NotFound, PermissionDenied
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, has_arg, permission
-from devpi_twisted.web.replies import error_reply, message_reply, result_reply, wants_json
+from devpi_twisted.web.replies import (
+    HTTPError,
+    error_reply,
+    message_reply,
+    result_reply,
+    wants_json,
+)
 from devpi_twisted.web.transactions import commit
 
 _log = Logger()
@@ -214,10 +221,45 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
             raise NotFound(f"no metadata found in {of}")
         return stored(relpath, digest, entry, METADATA_TYPE)
 
+    async def from_mirror(request: IRequest, username: str, indexname: str, relpath: str) -> bool:
+        """
+        Fetch a file of a mirror index that is not stored yet; True when the
+        download was streamed to C{request} (the reply is complete).
+        """
+        config = indexes.get_index(ctx.store, username, indexname)
+        if config["type"] != indexes.MIRROR:
+            return False
+        name = f"{username}/{indexname}"
+        if relpath.endswith(METADATA_SUFFIX):
+            of = relpath[: -len(METADATA_SUFFIX)]
+            if ctx.store.get(keys.file(of)) is None:
+                await ctx.mirror_files.fetch_metadata(name, config, of)
+            return False
+        if config.get("mirror_use_external_urls"):
+            _, link = await ctx.mirror_files.find(name, config, relpath)
+            request.setResponseCode(302)
+            request.setHeader(b"location", link["url"].encode())
+            return True
+        streaming = request.method == b"GET" and not wants_json(request)
+        return await ctx.mirror_files.fetch(name, config, relpath, request if streaming else None)
+
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["GET"])
     def get_file(request: IRequest, username: str, indexname: str, rest: str) -> Any:
-        relpath = f"{username}/{indexname}/+f/{rest}"
+        return serve(request, username, indexname, f"{username}/{indexname}/+f/{rest}")
+
+    @app.route("/<name:username>/<name:indexname>/+e/<path:rest>", methods=["GET"])
+    def get_mirror_file(request: IRequest, username: str, indexname: str, rest: str) -> Any:
+        return serve(request, username, indexname, f"{username}/{indexname}/+e/{rest}")
+
+    async def serve(request: IRequest, username: str, indexname: str, relpath: str) -> Any:
         entry = ctx.store.get(keys.file(relpath))
+        if entry is None:
+            try:
+                if await from_mirror(request, username, indexname, relpath):
+                    return None
+            except UpstreamError as error:
+                raise HTTPError(504 if isinstance(error, UpstreamTimeout) else 502, error.message)
+            entry = ctx.store.get(keys.file(relpath))
         if entry is None and relpath.endswith(METADATA_SUFFIX):
             return core_metadata(relpath)
         if entry is None:

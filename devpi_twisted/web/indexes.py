@@ -19,13 +19,17 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
     """Register the index routes of devpi's JSON API on C{app}."""
 
     @app.route(_INDEX, methods=["GET"], strict_slashes=False)
-    def get_index(request: IRequest, username: str, indexname: str) -> bytes:
+    async def get_index(request: IRequest, username: str, indexname: str) -> bytes:
         if wants_simple(request):
             at_directory = request.path.endswith(b"/")
-            return pages.project_list(request, username, indexname, at_directory)
+            return await pages.project_list(request, username, indexname, at_directory)
         config = indexes.get_index(ctx.store, username, indexname)
         if not has_arg(request, b"no_projects"):
-            config["projects"] = indexes.project_names(ctx.store, username, indexname)
+            if config["type"] == indexes.MIRROR:
+                name = f"{username}/{indexname}"
+                config["projects"] = sorted(await ctx.mirror_projects.names(name, config))
+            else:
+                config["projects"] = indexes.project_names(ctx.store, username, indexname)
         return result_reply(request, "indexconfig", config)
 
     @app.route(_INDEX, methods=["PUT"], strict_slashes=False)

@@ -7,22 +7,30 @@ from typing import Optional
 
 from klein import Klein
 from twisted.logger import Logger
+from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.model import indexes
 from devpi_twisted.model.errors import InvalidInput, NotFound
-from devpi_twisted.model.links import project_links, project_names
+from devpi_twisted.mirror.upstream import UpstreamError
+from devpi_twisted.model.links import (
+    mirrors_in_order,
+    mirrors_to_refresh,
+    project_links,
+    project_names,
+)
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import outside_url
 from devpi_twisted.web.negotiation import (
     CONTENT_TYPES,
     SIMPLE_JSON,
+    TEXT_HTML,
     choose_simple_type,
     is_installer,
 )
 from devpi_twisted.web.page_cache import Page, PageCache
-from devpi_twisted.web.replies import HTTPError, body_reply
+from devpi_twisted.web.replies import body_reply
 from devpi_twisted.web.simple_pages import list_html, list_json, project_html, project_json
 
 #: From C{/u/i/+simple/p/} and from C{/u/i/p/} back to the server root.
@@ -31,6 +39,8 @@ FROM_INDEX_PROJECT = "../../../"
 #: GETs that may be answered straight from the page cache: /u/i/+simple/ and /u/i/+simple/p/
 _CACHEABLE_PATH = re.compile(rb"/([^/+%][^/%]*)/([^/+%][^/%]*)/\+simple/(?:([^/%]+)/)?")
 _MEDIA_TYPES_REMEMBERED = 256
+#: How often a project list that includes mirrors is rebuilt from their (cached) lists.
+LIST_RECHECK = 60.0
 _log = Logger()
 
 
@@ -39,17 +49,21 @@ class SimplePages:
 
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
-        self._cache = PageCache(ctx.store)
-        self._media_types: dict[Optional[bytes], Optional[str]] = {}
+        self._cache = PageCache(ctx.store, ctx.clock)
+        self._media_types: dict[Optional[bytes], str] = {}
 
-    def _choose(self, accept: Optional[bytes]) -> Optional[str]:
-        """L{choose_simple_type}, remembered for the few Accept headers clients send."""
+    def _choose(self, accept: Optional[bytes]) -> str:
+        """
+        L{choose_simple_type}, remembered for the few Accept headers clients
+        send; HTML when none of the simple API's types is acceptable (as
+        devpi does: PEP 691 lets a server pick a default instead of 406).
+        """
         try:
             return self._media_types[accept]
         except KeyError:
             if len(self._media_types) >= _MEDIA_TYPES_REMEMBERED:
                 self._media_types.clear()
-            media = self._media_types[accept] = choose_simple_type(accept)
+            media = self._media_types[accept] = choose_simple_type(accept) or TEXT_HTML
             return media
 
     def cached_reply(self, request: IRequest) -> Optional[bytes]:
@@ -64,8 +78,6 @@ class SimplePages:
         if match is None:
             return None
         media = self._choose(request.getHeader(b"accept"))
-        if media is None:
-            return None
         try:
             username, indexname, project = (
                 None if part is None else part.decode("utf-8") for part in match.groups()
@@ -79,27 +91,54 @@ class SimplePages:
             page = self._cache.peek((name, project, as_json, FROM_SIMPLE_PROJECT))
         return None if page is None else self._reply(request, media, page)
 
+    def forget(self, project: str) -> None:
+        """Drop the cached pages of a project (its mirror pages are being refreshed)."""
+        self._cache.drop_project(project)
+
     def _media_type(self, request: IRequest) -> str:
-        media = self._choose(request.getHeader(b"accept"))
-        if media is None:
-            raise HTTPError(406, "acceptable types: " + ", ".join(CONTENT_TYPES))
-        return media
+        return self._choose(request.getHeader(b"accept"))
 
     def _reply(self, request: IRequest, media: str, page: Page) -> bytes:
         request.setHeader(b"vary", b"Accept, User-Agent")
         request.setHeader(b"etag", page.etag)
+        if page.stale:
+            now = datetimeToString(self._ctx.clock.seconds())
+            request.setHeader(b"cache-control", b"max-age=0, must-revalidate, no-cache, no-store")
+            request.setHeader(b"pragma", b"no-cache")
+            request.setHeader(b"expires", now)
+            request.setHeader(b"last-modified", now)
         match = request.getHeader(b"if-none-match")
         if match and page.etag in [tag.strip() for tag in match.split(b",")]:
             request.setResponseCode(304)
             return b""
         return body_reply(request, 200, CONTENT_TYPES[media], page.body)
 
+    async def _refresh_mirrors(self, name: str, project: str) -> tuple[Optional[float], bool, list[UpstreamError]]:
+        """
+        Bring the upstream pages a project's page on C{name} needs up to
+        date: (until when the page is fresh, whether it is stale, failures).
+        """
+        fresh_until: Optional[float] = None
+        stale = False
+        failures: list[UpstreamError] = []
+        for mirror, config in mirrors_to_refresh(self._ctx.store, name, project):
+            try:
+                stale = await self._ctx.mirror_pages.refresh(mirror, config, project) or stale
+            except NotFound:
+                pass
+            except UpstreamError as error:
+                failures.append(error)
+                stale = True
+            until = self._ctx.mirror_pages.fresh_until(mirror, project)
+            fresh_until = until if fresh_until is None else min(fresh_until, until)
+        return fresh_until, stale, failures
+
     def _prefix(self, request: IRequest, relative: Optional[str]) -> str:
         if relative is None or request.getHeader(b"x-devpi-absolute-urls") is not None:
             return outside_url(request, self._ctx.info.outside_url) + "/"
         return relative
 
-    def project_list(
+    async def project_list(
         self, request: IRequest, username: str, indexname: str, at_directory: bool
     ) -> bytes:
         """
@@ -116,14 +155,21 @@ class SimplePages:
             under = "+simple/" if at_directory and request.path.endswith(b"/+simple/") else ""
             prefix = f"{self._prefix(request, None)}{name}/{under}"
 
+        mirror_names = {}
+        fresh_until: Optional[float] = None
+        for mirror, config in mirrors_in_order(self._ctx.store, name):
+            mirror_names[mirror] = await self._ctx.mirror_projects.names(mirror, config)
+            until = self._ctx.clock.seconds() + LIST_RECHECK
+            fresh_until = until if fresh_until is None else min(fresh_until, until)
+
         def render() -> bytes:
-            names = project_names(self._ctx.store, name)
+            names = project_names(self._ctx.store, name, mirror_names)
             return list_json(names) if as_json else list_html(names, name, prefix)
 
-        page = self._cache.get((name, None, as_json, prefix), None, render)
+        page = self._cache.get((name, None, as_json, prefix), None, render, fresh_until)
         return self._reply(request, media, page)
 
-    def project_page(
+    async def project_page(
         self,
         request: IRequest,
         username: str,
@@ -148,18 +194,22 @@ class SimplePages:
         name = f"{username}/{indexname}"
         as_json = media == SIMPLE_JSON
         prefix = self._prefix(request, relative)
+        fresh_until, stale, failures = await self._refresh_mirrors(name, project)
 
         def render() -> bytes:
             links = project_links(self._ctx.store, name, project)
             for base in links.missing_bases:
                 _log.warn("index {index} refers to missing base {base}", index=name, base=base)
             if not (links.exists or links.links):
+                if failures:
+                    raise failures[0]
                 raise NotFound(f"The project {project} does not exist.")
             if as_json:
                 return project_json(links, prefix)
             return project_html(links, name, prefix)
 
-        page = self._cache.get((name, project, as_json, prefix), project, render)
+        key = (name, project, as_json, prefix)
+        page = self._cache.get(key, project, render, fresh_until, stale)
         return self._reply(request, media, page)
 
 
@@ -193,6 +243,16 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         if wants_simple(request):
             return pages.project_page(request, username, indexname, project, None)
         return redirect(request, ctx, f"/{username}/{indexname}/+simple/{project}/")
+
+
+    @app.route(index + "/+simple/<project>/refresh", methods=["POST"])
+    def refresh(request: IRequest, username: str, indexname: str, project: str) -> bytes:
+        indexes.get_index(ctx.store, username, indexname)
+        normalized = normalize_project(project)
+        for mirror, _ in mirrors_in_order(ctx.store, f"{username}/{indexname}"):
+            ctx.mirror_pages.forget(mirror, normalized)
+        pages.forget(normalized)
+        return redirect(request, ctx, f"/{username}/{indexname}/+simple/{normalized}/")
 
 
 def redirect(request: IRequest, ctx: WebContext, path: str) -> bytes:

@@ -28,10 +28,11 @@ def _anchor(link: ReleaseLink, prefix: str) -> str:
     if link.yanked is not False:
         reason = "" if link.yanked is True else str(link.yanked)
         attributes += f' data-yanked="{escape(reason)}"'
-    if link.core_metadata_sha256:
-        spec = f"sha256={link.core_metadata_sha256}"
+    if link.core_metadata_sha256 or link.core_metadata:
+        spec = f"sha256={link.core_metadata_sha256}" if link.core_metadata_sha256 else "true"
         attributes += f' data-dist-info-metadata="{spec}" data-core-metadata="{spec}"'
-    href = escape(f"{prefix}{link.relpath}#sha256={link.sha256}")
+    fragment = f"#sha256={link.sha256}" if link.sha256 else ""
+    href = escape(f"{prefix}{link.relpath}{fragment}")
     return f'{escape(link.index)} <a href="{href}"{attributes}>{escape(link.filename)}</a><br>\n'
 
 
@@ -53,15 +54,16 @@ def _file(link: ReleaseLink, prefix: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "filename": link.filename,
         "url": f"{prefix}{link.relpath}",
-        "hashes": {"sha256": link.sha256},
+        "hashes": {"sha256": link.sha256} if link.sha256 else {},
     }
     if link.requires_python:
         data["requires-python"] = link.requires_python
     if link.yanked is not False:
         data["yanked"] = link.yanked
-    if link.core_metadata_sha256:
-        data["core-metadata"] = {"sha256": link.core_metadata_sha256}
-        data["dist-info-metadata"] = {"sha256": link.core_metadata_sha256}
+    if link.core_metadata_sha256 or link.core_metadata:
+        spec: Any = {"sha256": link.core_metadata_sha256} if link.core_metadata_sha256 else True
+        data["core-metadata"] = spec
+        data["dist-info-metadata"] = spec
     if link.size is not None:
         data["size"] = link.size
     if link.upload_time is not None:

@@ -424,16 +424,18 @@ class NegotiationTests(ReleaseServerTestCase):
                         {"accept", "user-agent"},
                     )
 
-    def test_nothing_acceptable_is_406(self) -> None:
+    def test_nothing_acceptable_gets_html_as_devpi_answers(self) -> None:
         for page in self.PAGES:
             for accept in ("application/json", "image/png", "text/html;q=0"):
                 reply = self.get(page, accept)
-                self.assertEqual(reply.code, 406, (page, accept, reply))
+                self.assertEqual(reply.code, 200, (page, accept, reply))
+                self.assertEqual(reply.header("content-type"), "text/html; charset=utf-8")
 
-    def test_406_also_when_the_page_is_cached(self) -> None:
+    def test_html_default_also_when_the_page_is_cached(self) -> None:
         page = self.PAGES[0]
         self.assertEqual(self.get(page).code, 200)
-        self.assertEqual(self.get(page, "image/png").code, 406)
+        reply = self.get(page, "image/png")
+        self.assertEqual((reply.code, reply.header("content-type")), (200, "text/html; charset=utf-8"))
 
 
 class ConditionalGetTests(ReleaseServerTestCase):

@@ -1,0 +1,269 @@
+"""Mirror files: fetched on first request, streamed to the client and the blob store at once."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import treq
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+
+from devpi_twisted.dists import filenames, metadata
+from devpi_twisted.dists.errors import DistError
+from devpi_twisted.mirror.pages import MirrorPages
+from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
+from devpi_twisted.model import keys, mirrors
+from devpi_twisted.model.errors import NotFound
+from devpi_twisted.model.releases import RELEASEFILE, StoredBlob
+from devpi_twisted.model.state import StateWriter
+from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter
+from devpi_twisted.store.changelog import Store
+from devpi_twisted.threads import Runner
+
+_PASSED_HEADERS = (b"content-type", b"content-length", b"last-modified")
+#: The kind of file entry of an upstream PEP 658 metadata file.
+CORE_METADATA = "core-metadata"
+
+
+class HashMismatchError(UpstreamError):
+    """The downloaded bytes do not have the hash the upstream page gave."""
+
+
+def _record(
+    txn: StateWriter,
+    relpath: str,
+    project: str,
+    link: dict[str, Any],
+    blob: StoredBlob,
+    last_modified: Optional[str],
+    rel: str = RELEASEFILE,
+) -> None:
+    entry: dict[str, Any] = {
+        "sha256": blob.sha256,
+        "size": blob.size,
+        "last_modified": last_modified,
+        "upload_time": link.get("upload_time"),
+        "project": project,
+        "version": filenames.version_from_filename(link["filename"]) or "",
+        "rel": rel,
+        "url": link["url"],
+    }
+    refs = [(blob.sha256, relpath)]
+    if blob.core_metadata_sha256 is not None:
+        entry["core_metadata_sha256"] = blob.core_metadata_sha256
+        refs.append((blob.core_metadata_sha256, relpath + ".metadata"))
+    txn.set(keys.file(relpath), entry)
+    for sha256, path in refs:
+        record = txn.get(keys.blob(sha256)) or {"refs": []}
+        if path not in record["refs"]:
+            txn.set(keys.blob(sha256), {"refs": sorted(record["refs"] + [path])})
+
+
+class MirrorFiles:
+    """Downloads mirror files once each (single flight), verifying their hashes."""
+
+    def __init__(
+        self,
+        store: Store,
+        blobs: IBlobStore,
+        client: UpstreamClient,
+        pages: MirrorPages,
+        clock: IReactorTime,
+        io: Runner,
+        offline: bool,
+        log: Logger,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._client = client
+        self._pages = pages
+        self._clock = clock
+        self._io = io
+        self._offline = offline
+        self._log = log
+        self._downloads: dict[str, list[Deferred[None]]] = {}
+
+    async def find(
+        self, name: str, config: dict[str, Any], relpath: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The (project, upstream link) of a mirror file path; fetches its page if needed."""
+        username, _, indexname = name.partition("/")
+        found = mirrors.find_link(self._store, username, indexname, relpath)
+        if found is None:
+            for project in mirrors.candidate_projects(relpath.rsplit("/", 1)[-1]):
+                try:
+                    await self._pages.refresh(name, config, project)
+                except (NotFound, UpstreamError):
+                    continue
+                found = mirrors.find_link(self._store, username, indexname, relpath)
+                if found is not None:
+                    break
+        if found is None:
+            raise NotFound(f"no such file: {relpath}")
+        return found
+
+    async def fetch(
+        self,
+        name: str,
+        config: dict[str, Any],
+        relpath: str,
+        request: Optional[IRequest] = None,
+    ) -> bool:
+        """
+        Download a mirror file into the store. With C{request}, stream the
+        bytes to it while downloading and return True (the reply is done);
+        a concurrent call for the same file waits for that download and
+        returns False (the caller then serves the stored file).
+        """
+        if self._offline:
+            raise NotFound(f"{relpath} is not cached and the server is offline")
+        project, link = await self.find(name, config, relpath)
+        waiting = self._downloads.get(relpath)
+        if waiting is not None:
+            d: Deferred[None] = Deferred()
+            waiting.append(d)
+            await d
+            return False
+        self._downloads[relpath] = []
+        try:
+            await self._download(config, relpath, project, link, request)
+        except BaseException as error:
+            for d in self._downloads.pop(relpath):
+                d.errback(error)
+            raise
+        for d in self._downloads.pop(relpath):
+            d.callback(None)
+        return request is not None
+
+    async def _download(
+        self,
+        config: dict[str, Any],
+        relpath: str,
+        project: str,
+        link: dict[str, Any],
+        request: Optional[IRequest],
+    ) -> None:
+        writer: IBlobWriter = await self._io(self._blobs.writer)
+        try:
+            response = await self._client.open(mirrors.with_credentials(link["url"], config))
+        except BaseException as error:
+            await self._io(writer.abort)
+            if isinstance(error, UpstreamNotFound):
+                raise NotFound(f"upstream has no {link['url']}")
+            raise
+        tail: Deferred[Any] = succeed(None)
+        streaming = request is not None
+        if request is not None:
+            request.setResponseCode(200)
+            for header in _PASSED_HEADERS:
+                for value in response.headers.getRawHeaders(header, []):
+                    request.setHeader(header, value)
+            request.setHeader(b"x-accel-buffering", b"no")
+
+        held_back = b""
+
+        def received(data: bytes) -> None:
+            # the last chunk reaches the client only once the hash is verified
+            nonlocal tail, held_back
+            if streaming and held_back:
+                request.write(held_back)  # type: ignore[union-attr]
+            held_back = data
+            tail = tail.addCallback(lambda _: self._io(lambda: writer.write(data)))
+
+        try:
+            try:
+                await treq.collect(response, received)
+            finally:
+                await tail
+            blob, writers = await self._io(lambda: self._finish(writer, link))
+        except BaseException as error:
+            self._log.error("download of {url} failed: {error}", url=link["url"], error=error)
+            await self._io(writer.abort)
+            if request is not None:
+                request.transport.abortConnection()
+            raise
+        if request is not None and held_back:
+            request.write(held_back)
+        last_modified = (response.headers.getRawHeaders(b"last-modified") or [b""])[0].decode(
+            "latin-1"
+        ) or None
+
+        def store(txn: Any) -> None:
+            _record(txn, relpath, project, link, blob, last_modified)
+            for each in writers:
+                txn.before_commit(each.publish)
+
+        try:
+            await self._store.transact(store)
+        finally:
+            await self._io(lambda: [each.abort() for each in writers])
+
+    async def fetch_metadata(self, name: str, config: dict[str, Any], relpath: str) -> None:
+        """
+        Fetch and store the PEP 658 metadata upstream offers for a mirror
+        file (C{relpath} without C{.metadata}), hash-checked when it gave one.
+        """
+        if self._offline:
+            raise NotFound(f"{relpath}.metadata is not cached and the server is offline")
+        project, link = await self.find(name, config, relpath)
+        offered = link.get("core_metadata")
+        if not offered:
+            raise NotFound(f"no metadata found in {relpath}")
+        try:
+            fetched = await self._client.fetch(
+                mirrors.with_credentials(link["url"] + ".metadata", config), b"*/*"
+            )
+        except UpstreamNotFound:
+            raise NotFound(f"no metadata found in {relpath}")
+        expected = offered.get("sha256") if isinstance(offered, dict) else None
+
+        def write() -> IBlobWriter:
+            writer = self._blobs.writer()
+            writer.write(fetched.body)
+            try:
+                writer.finish(expected)
+            except HashMismatch as error:
+                raise HashMismatchError(f"{link['url']}.metadata: {error}")
+            return writer
+
+        writer = await self._io(write)
+        meta = dict(link, filename=link["filename"] + ".metadata", url=link["url"] + ".metadata")
+        blob = StoredBlob(meta["filename"], writer.digests()["sha256"], len(fetched.body))
+
+        def store(txn: Any) -> None:
+            _record(txn, relpath + ".metadata", project, meta, blob, None, CORE_METADATA)
+            txn.before_commit(writer.publish)
+
+        try:
+            await self._store.transact(store)
+        finally:
+            await self._io(writer.abort)
+
+    def _finish(
+        self, writer: IBlobWriter, link: dict[str, Any]
+    ) -> tuple[StoredBlob, list[IBlobWriter]]:
+        """Verify the download against the page's hashes; keep a wheel's METADATA too."""
+        digests = writer.digests()
+        for algorithm, expected in link["hashes"].items():
+            actual = digests.get(algorithm)
+            if actual is not None and actual != expected.lower():
+                writer.abort()
+                raise HashMismatchError(
+                    f"{link['url']} has {algorithm} {actual}, the upstream page says {expected}"
+                )
+        sha256 = writer.finish()
+        writers = [writer]
+        meta_sha256 = None
+        if filenames.is_wheel(link["filename"]):
+            try:
+                raw = metadata.read_core_metadata(writer.temp_path, link["filename"])
+            except DistError:
+                raw = None
+            if raw is not None:
+                meta_writer = self._blobs.writer()
+                meta_writer.write(raw)
+                meta_sha256 = meta_writer.finish()
+                writers.append(meta_writer)
+        return StoredBlob(link["filename"], sha256, writer.size, meta_sha256), writers

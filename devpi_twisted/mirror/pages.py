@@ -1,0 +1,187 @@
+"""Mirror project pages: fetched from upstream, kept fresh, stored only when they change."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Optional, Union
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.python.failure import Failure
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_page
+from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
+from devpi_twisted.model import mirrors
+from devpi_twisted.model.errors import NotFound
+from devpi_twisted.store.changelog import Store
+from devpi_twisted.threads import Runner
+
+#: After a failed refresh, how long the cached page is served before upstream is asked again.
+RETRY_AFTER_FAILURE = 30.0
+#: How long "upstream has no such project" is believed.
+NOT_FOUND_EXPIRY = 60.0
+
+Key = tuple[str, str]
+
+
+class MirrorPages:
+    """
+    Keeps the cached upstream pages of mirror indexes fresh. Freshness is
+    per process (as in devpi): after a restart every page is revalidated on
+    first use. Concurrent refreshes of one page share one upstream fetch.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        client: UpstreamClient,
+        clock: IReactorTime,
+        io: Runner,
+        default_expiry: float,
+        offline: bool,
+        log: Logger,
+        patience: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._io = io
+        self._default_expiry = default_expiry
+        self._offline = offline
+        self._log = log
+        self._patience = patience
+        self._fresh_until: dict[Key, float] = {}
+        self._missing_until: dict[Key, float] = {}
+        self._etags: dict[Key, str] = {}
+        self._stale: set[Key] = set()
+        self._running: dict[Key, list[Deferred[bool]]] = {}
+
+    def fresh_until(self, name: str, project: str) -> float:
+        """Until when the cached page counts as fresh (0 if it must be refreshed)."""
+        return self._fresh_until.get((name, project), 0.0)
+
+    def forget(self, name: str, project: str) -> None:
+        """Make the next use of this page ask upstream (the refresh button)."""
+        self._fresh_until.pop((name, project), None)
+        self._missing_until.pop((name, project), None)
+        self._etags.pop((name, project), None)
+        self._stale.discard((name, project))
+
+    async def refresh(self, name: str, config: dict[str, Any], project: str) -> bool:
+        """
+        Make sure the page of C{project} on mirror C{name} is fresh; returns
+        whether the cached page is served stale (upstream failed or offline).
+        Raises L{NotFound} when upstream has no such project (or nothing is
+        cached offline) and L{UpstreamError} when it failed with nothing cached.
+        """
+        key = (name, project)
+        now = self._clock.seconds()
+        username, _, indexname = name.partition("/")
+        cached = mirrors.get_page(self._store, username, indexname, project) is not None
+        if self._offline:
+            if not cached:
+                raise NotFound(f"The project {project} does not exist (offline).")
+            return True
+        if self._fresh_until.get(key, 0.0) > now:
+            return key in self._stale
+        if self._missing_until.get(key, 0.0) > now:
+            raise NotFound(f"The project {project} does not exist.")
+        waiters = self._running.get(key)
+        if waiters is None:
+            waiters = self._running[key] = []
+            flight = ensureDeferred(self._refresh(name, config, project, cached))
+            flight.addBoth(self._land, key)
+        waiter: Deferred[bool] = Deferred()
+        waiters.append(waiter)
+        if not cached:
+            return await waiter
+        # a cached page is never held up long by a slow or failing upstream:
+        # it is served stale and the refresh goes on in the background
+        limit = 0.0 if self._client.outage() else self._patience
+        timer = self._clock.callLater(limit, _fire, waiter, True)
+        try:
+            return await waiter
+        finally:
+            if timer.active():
+                timer.cancel()
+
+    def _land(self, result: Union[bool, Failure], key: Key) -> None:
+        for waiter in self._running.pop(key):
+            if isinstance(result, Failure):
+                if not waiter.called:
+                    waiter.errback(result)
+            else:
+                _fire(waiter, result)
+        if isinstance(result, Failure) and not result.check(NotFound, UpstreamError):
+            self._log.failure("refreshing {key} failed", result, key=key)
+
+    async def _refresh(
+        self, name: str, config: dict[str, Any], project: str, cached: bool
+    ) -> bool:
+        key = (name, project)
+        username, _, indexname = name.partition("/")
+        url = mirrors.upstream_url(config) + project + "/"
+        try:
+            fetched = await self._client.fetch(url, ACCEPT, self._etags.get(key))
+            if fetched.code == 304:
+                self._fresh(key, config)
+                return False
+            content_type = (fetched.headers.getRawHeaders(b"content-type") or [b""])[0]
+            page = await self._io(
+                lambda: parse_project_page(fetched.body, content_type.decode("latin-1"), fetched.url)
+            )
+        except UpstreamNotFound:
+            self._missing_until[key] = self._clock.seconds() + NOT_FOUND_EXPIRY
+            raise NotFound(f"The project {project} does not exist.")
+        except (UpstreamError, UpstreamPageError) as error:
+            return self._failed(key, cached, error)
+        serial = _serial(fetched.headers)
+        record = mirrors.get_page(self._store, username, indexname, project)
+        if (
+            record is not None
+            and serial < record["serial"]
+            and not config.get("mirror_ignore_serial_header")
+        ):
+            message = f"upstream sent serial {serial} for {project}, older than the cached {record['serial']}"
+            return self._failed(key, cached, UpstreamError(message))
+        links = [_plain(asdict(link)) for link in page.links]
+        await self._store.transact(
+            lambda txn: mirrors.store_page(txn, username, indexname, project, links, serial)
+        )
+        etag = (fetched.headers.getRawHeaders(b"etag") or [None])[0]
+        if etag is not None:
+            self._etags[key] = etag.decode("latin-1")
+        self._fresh(key, config)
+        return False
+
+    def _fresh(self, key: Key, config: dict[str, Any]) -> None:
+        expiry = mirrors.cache_expiry(config, self._default_expiry)
+        self._fresh_until[key] = self._clock.seconds() + expiry
+        self._stale.discard(key)
+
+    def _failed(self, key: Key, cached: bool, error: Exception) -> bool:
+        if not cached:
+            raise error if isinstance(error, UpstreamError) else UpstreamError(str(error))
+        self._log.debug("serving cached {index} {project}: {error}", index=key[0], project=key[1], error=error)
+        self._fresh_until[key] = self._clock.seconds() + RETRY_AFTER_FAILURE
+        self._stale.add(key)
+        return True
+
+
+def _fire(waiter: Deferred[bool], stale: bool) -> None:
+    if not waiter.called:
+        waiter.callback(stale)
+
+
+def _serial(headers: Any) -> int:
+    value = (headers.getRawHeaders(b"x-pypi-last-serial") or [b"-1"])[0]
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+def _plain(link: dict[str, Any]) -> dict[str, Any]:
+    """A link as JSON data (tuples as lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in link.items()}

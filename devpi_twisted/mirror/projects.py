@@ -1,0 +1,105 @@
+"""Mirror project lists: the upstream's names, kept in memory and on disk, refreshed after expiry."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_list
+from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError
+from devpi_twisted.model import keys, mirrors
+from devpi_twisted.store.changelog import Store
+from devpi_twisted.threads import Runner
+
+#: After a failed refresh, how long the cached list is used before upstream is asked again.
+RETRY_AFTER_FAILURE = 60.0
+
+
+class _Listing:
+    def __init__(self, names: list[str], fresh_until: float, etag: Optional[str]) -> None:
+        self.names = names
+        self.fresh_until = fresh_until
+        self.etag = etag
+
+
+class MirrorProjects:
+    """
+    The project list of each mirror index. The list is not part of the
+    changelog (PyPI's has hundreds of thousands of names and changes all the
+    time): it lives in memory and in a file per index in C{directory}, so a
+    restarted or offline server still knows it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        client: UpstreamClient,
+        clock: IReactorTime,
+        io: Runner,
+        directory: str,
+        default_expiry: float,
+        offline: bool,
+        log: Logger,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._io = io
+        self._directory = directory
+        self._default_expiry = default_expiry
+        self._offline = offline
+        self._log = log
+        self._listings: dict[str, _Listing] = {}
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self._directory, name.replace("/", "+") + ".json")
+
+    def _cached_names(self, name: str) -> list[str]:
+        """Projects whose pages this mirror has stored."""
+        username, _, indexname = name.partition("/")
+        return self._store.children(keys.mirror_pages_of(username, indexname))
+
+    async def names(self, name: str, config: dict[str, Any]) -> list[str]:
+        """The normalized names of the projects mirror C{name} offers."""
+        if config.get("mirror_no_project_list"):
+            return self._cached_names(name)
+        listing = self._listings.get(name)
+        if listing is None:
+            listing = self._listings[name] = await self._io(lambda: self._load(name))
+        if self._offline or listing.fresh_until > self._clock.seconds():
+            return listing.names or self._cached_names(name)
+        try:
+            fetched = await self._client.fetch(mirrors.upstream_url(config), ACCEPT, listing.etag)
+            if fetched.code == 200:
+                content_type = (fetched.headers.getRawHeaders(b"content-type") or [b""])[0]
+                listing.names = await self._io(
+                    lambda: parse_project_list(fetched.body, content_type.decode("latin-1"))
+                )
+                listing.etag = (fetched.headers.getRawHeaders(b"etag") or [b""])[0].decode() or None
+                await self._io(lambda: self._save(name, listing.names))
+            listing.fresh_until = self._clock.seconds() + mirrors.cache_expiry(
+                config, self._default_expiry
+            )
+        except (UpstreamError, UpstreamPageError) as error:
+            self._log.debug("using the cached project list of {index}: {error}", index=name, error=error)
+            listing.fresh_until = self._clock.seconds() + RETRY_AFTER_FAILURE
+        return listing.names or self._cached_names(name)
+
+    def _load(self, name: str) -> _Listing:
+        try:
+            with open(self._path(name), "rb") as f:
+                names = json.load(f)
+        except (OSError, ValueError):
+            names = []
+        return _Listing(names if isinstance(names, list) else [], 0.0, None)
+
+    def _save(self, name: str, names: list[str]) -> None:
+        os.makedirs(self._directory, exist_ok=True)
+        temp = self._path(name) + ".tmp"
+        with open(temp, "w") as f:
+            json.dump(names, f)
+        os.replace(temp, self._path(name))
