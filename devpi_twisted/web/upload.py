@@ -26,11 +26,6 @@ from devpi_twisted.web.transactions import commit
 _HASH_FIELDS = {"md5_digest": "md5", "sha256_digest": "sha256", "blake2_256_digest": "blake2_256"}
 
 
-def _field(form: UploadForm, name: str) -> Optional[str]:
-    values = form.fields.get(name)
-    return values[0] if values else None
-
-
 def reason_reply(request: IRequest, status: int, message: str) -> bytes:
     """devpi's upload replies: the message is the status line's reason phrase."""
     reason = " ".join(message.split()).encode("latin-1", "replace")[:400]
@@ -77,8 +72,7 @@ class Uploads:
         try:
             return await self._dispatch(request, form, auth, username, indexname)
         finally:
-            writers = [writer for _, writer, _ in form.files.values()]
-            await self._ctx.io(lambda: [writer.abort() for writer in writers])
+            await self._ctx.io(form.abort)
 
     async def _dispatch(
         self,
@@ -88,7 +82,7 @@ class Uploads:
         username: str,
         indexname: str,
     ) -> bytes:
-        action = _field(form, ":action")
+        action = form.first(":action")
         who = auth.identity.username
         if action == "file_upload":
             return await self._file_upload(request, form, who, username, indexname)
@@ -125,7 +119,7 @@ class Uploads:
         filenames.check_matches(filename, form_meta["name"], form_meta["version"])
         digests = writer.digests()
         for field, algorithm in _HASH_FIELDS.items():
-            expected = _field(form, field)
+            expected = form.first(field)
             if expected and expected.strip().lower() != digests[algorithm]:
                 raise InvalidDistribution(
                     f"{field} mismatch: the uploaded {filename} has {algorithm} "
@@ -192,9 +186,9 @@ class Uploads:
     async def _doc_upload(
         self, request: IRequest, form: UploadForm, who: Optional[str], username: str, indexname: str
     ) -> bytes:
-        name = _field(form, "name")
+        name = form.first("name")
         filenames.check_project_name(name)
-        version = _field(form, "version") or None
+        version = form.first("version") or None
         if version is not None:
             filenames.check_version(version)
         filename, writer = self._content(form)
