@@ -27,6 +27,8 @@ class Page:
     fresh_until: Optional[float] = None
     #: Built from cached upstream data that could not be refreshed.
     stale: bool = False
+    #: Headers that go with the page (a mirror's X-PyPI-Last-Serial).
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 def make_etag(body: bytes) -> bytes:
@@ -65,12 +67,13 @@ class PageCache:
         render: Callable[[], bytes],
         fresh_until: Optional[float] = None,
         stale: bool = False,
+        headers: Callable[[], tuple[tuple[bytes, bytes], ...]] = tuple,
     ) -> Page:
         """The cached page for C{key}, rendering it with C{render} when missing or expired."""
         page = self.peek(key)
         if page is None or page.stale != stale:
             body = render()
-            page = Page(body, make_etag(body), fresh_until, stale)
+            page = Page(body, make_etag(body), fresh_until, stale, headers())
             self._drop(key)
             self._pages[key] = page
             self._project_of[key] = project

@@ -10,7 +10,7 @@ from twisted.logger import Logger
 from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
 
-from devpi_twisted.model import indexes
+from devpi_twisted.model import indexes, mirrors
 from devpi_twisted.model.errors import InvalidInput, NotFound
 from devpi_twisted.mirror.upstream import UpstreamError
 from devpi_twisted.model.links import (
@@ -101,6 +101,8 @@ class SimplePages:
     def _reply(self, request: IRequest, media: str, page: Page) -> bytes:
         request.setHeader(b"vary", b"Accept, User-Agent")
         request.setHeader(b"etag", page.etag)
+        for header, value in page.headers:
+            request.setHeader(header, value)
         if page.stale:
             now = datetimeToString(self._ctx.clock.seconds())
             request.setHeader(b"cache-control", b"max-age=0, must-revalidate, no-cache, no-store")
@@ -208,8 +210,14 @@ class SimplePages:
                 return project_json(links, prefix)
             return project_html(links, name, prefix)
 
+        def headers() -> tuple[tuple[bytes, bytes], ...]:
+            record = mirrors.get_page(self._ctx.store, username, indexname, project)
+            if record is None or record["serial"] < 0:
+                return ()
+            return ((b"x-pypi-last-serial", str(record["serial"]).encode()),)
+
         key = (name, project, as_json, prefix)
-        page = self._cache.get(key, project, render, fresh_until, stale)
+        page = self._cache.get(key, project, render, fresh_until, stale, headers)
         return self._reply(request, media, page)
 
 

@@ -44,6 +44,7 @@ class MirrorTests(TestCase):
         self.assertEqual(files[0]["requires-python"], ">=3.8")
         second = await self.server.request("GET", "/root/up/+simple/hello-pkg/", headers=json_accept)
         self.assertEqual(second.body, first.body)
+        self.assertEqual(second.header("X-PyPI-Last-Serial"), "100")
         self.assertEqual(self.upstream.hits("/simple/hello-pkg/"), 1)
 
     async def test_file_is_downloaded_once_verified_and_served_from_the_store(self) -> None:
