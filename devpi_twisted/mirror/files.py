@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import treq
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.client import ResponseDone, ResponseFailed
+from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.dists import filenames, metadata
 from devpi_twisted.dists.errors import DistError
 from devpi_twisted.mirror.pages import MirrorPages
-from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
+from devpi_twisted.mirror.upstream import (
+    UpstreamClient,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamTimeout,
+    _describe,
+)
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.releases import RELEASEFILE, StoredBlob
@@ -59,6 +68,35 @@ def _record(
         record = txn.get(keys.blob(sha256)) or {"refs": []}
         if path not in record["refs"]:
             txn.set(keys.blob(sha256), {"refs": sorted(record["refs"] + [path])})
+
+
+class _Body(Protocol):
+    """Hands each piece of a body to C{received}; C{done} fires at its end, or when L{stop}ped."""
+
+    def __init__(self, received: Any) -> None:
+        self._received = received
+        self.done: Deferred[None] = Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self.done.called:
+            try:
+                self._received(data)
+            except BaseException:
+                self.stop(Failure())
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.done.called:
+            return
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(None)
+        else:
+            self.done.errback(reason)
+
+    def stop(self, reason: Failure) -> None:
+        """Abandon the body (the connection is closed) and fail with C{reason}."""
+        if not self.done.called:
+            self.transport.stopProducing()
+            self.done.errback(reason)
 
 
 class MirrorFiles:
@@ -163,19 +201,28 @@ class MirrorFiles:
             request.setHeader(b"x-accel-buffering", b"no")
 
         held_back = b""
+        # a body that stops coming for the request timeout is given up
+        patience = self._client.timeout
 
         def received(data: bytes) -> None:
             # the last chunk reaches the client only once the hash is verified
             nonlocal tail, held_back
+            idle.reset(patience)
             if streaming and held_back:
                 request.write(held_back)  # type: ignore[union-attr]
             held_back = data
             tail = tail.addCallback(lambda _: self._io(lambda: writer.write(data)))
 
+        body = _Body(received)
+        stalled = UpstreamTimeout(f"upstream {link['url']} sent nothing for {patience:g}s")
+        idle = self._clock.callLater(patience, lambda: body.stop(Failure(stalled)))
         try:
             try:
-                await treq.collect(response, received)
+                response.deliverBody(body)
+                await body.done
             finally:
+                if idle.active():
+                    idle.cancel()
                 await tail
             blob, writers = await self._io(lambda: self._finish(writer, link))
         except BaseException as error:
@@ -183,6 +230,9 @@ class MirrorFiles:
             await self._io(writer.abort)
             if request is not None:
                 request.transport.abortConnection()
+            if isinstance(error, ResponseFailed):  # cut off: a 502, not a server error
+                message = f"upstream {link['url']} broke off the file: {_describe(error)}"
+                raise UpstreamError(message) from error
             raise
         if request is not None and held_back:
             request.write(held_back)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any, Optional, Union
+from urllib.parse import quote
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.python.failure import Failure
@@ -56,6 +57,11 @@ class MirrorPages:
         self._etags: dict[Key, str] = {}
         self._stale: set[Key] = set()
         self._running: dict[Key, list[Deferred[bool]]] = {}
+
+    @property
+    def offline(self) -> bool:
+        """Whether upstream is never contacted (--offline-mode)."""
+        return self._offline
 
     def fresh_until(self, name: str, project: str) -> float:
         """Until when the cached page counts as fresh (0 if it must be refreshed)."""
@@ -121,7 +127,8 @@ class MirrorPages:
     ) -> bool:
         key = (name, project)
         username, _, indexname = name.partition("/")
-        url = mirrors.upstream_url(config) + project + "/"
+        # quoted: a "#" or "?" in an odd name must not make it another project's URL
+        url = mirrors.upstream_url(config) + quote(project, safe="") + "/"
         try:
             fetched = await self._client.fetch(url, ACCEPT, self._etags.get(key))
             if fetched.code == 304:

@@ -6,8 +6,10 @@ import json
 import os
 from typing import Any, Optional
 
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_list
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError
@@ -54,6 +56,7 @@ class MirrorProjects:
         self._offline = offline
         self._log = log
         self._listings: dict[str, _Listing] = {}
+        self._running: dict[str, list[Deferred[None]]] = {}
 
     def _path(self, name: str) -> str:
         return os.path.join(self._directory, name.replace("/", "+") + ".json")
@@ -72,6 +75,31 @@ class MirrorProjects:
             listing = self._listings[name] = await self._io(lambda: self._load(name))
         if self._offline or listing.fresh_until > self._clock.seconds():
             return listing.names or self._cached_names(name)
+        waiters = self._running.get(name)
+        if waiters is None:
+            waiters = self._running[name] = []
+            ensureDeferred(self._refresh(name, config, listing)).addBoth(self._land, name)
+        waiter: Deferred[None] = Deferred()
+        waiters.append(waiter)
+        timer = None
+        if listing.names:
+            # a cached list is not held up by a slow or failing upstream (as pages are not)
+            limit = 0.0 if self._client.outage() else self._client.timeout
+            timer = self._clock.callLater(limit, _fire, waiter)
+        try:
+            await waiter
+        finally:
+            if timer is not None and timer.active():
+                timer.cancel()
+        return listing.names or self._cached_names(name)
+
+    def _land(self, result: Optional[Failure], name: str) -> None:
+        for waiter in self._running.pop(name):
+            _fire(waiter)
+        if isinstance(result, Failure):
+            self._log.failure("refreshing the project list of {index} failed", result, index=name)
+
+    async def _refresh(self, name: str, config: dict[str, Any], listing: _Listing) -> None:
         try:
             fetched = await self._client.fetch(mirrors.upstream_url(config), ACCEPT, listing.etag)
             if fetched.code == 200:
@@ -87,7 +115,6 @@ class MirrorProjects:
         except (UpstreamError, UpstreamPageError) as error:
             self._log.debug("using the cached project list of {index}: {error}", index=name, error=error)
             listing.fresh_until = self._clock.seconds() + RETRY_AFTER_FAILURE
-        return listing.names or self._cached_names(name)
 
     def _load(self, name: str) -> _Listing:
         try:
@@ -103,3 +130,8 @@ class MirrorProjects:
         with open(temp, "w") as f:
             json.dump(names, f)
         os.replace(temp, self._path(name))
+
+
+def _fire(waiter: Deferred[None]) -> None:
+    if not waiter.called:
+        waiter.callback(None)

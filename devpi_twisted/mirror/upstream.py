@@ -260,6 +260,11 @@ class UpstreamClient:
         self._flights: dict[tuple[str, bytes, Optional[str]], list[Deferred[Fetched]]] = {}
         self._outages: dict[str, float] = {}
 
+    @property
+    def timeout(self) -> float:
+        """Seconds an upstream request may take (and a download may go without data)."""
+        return self._timeout
+
     def outage(self) -> dict[str, float]:
         """The hosts whose last fetch failed, and since when (clock seconds)."""
         return dict(self._outages)
