@@ -15,6 +15,7 @@ from twisted.web.iweb import IRequest
 
 from devpi_twisted.dists import filenames, metadata
 from devpi_twisted.dists.errors import DistError
+from devpi_twisted.mirror.flights import Flights
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.upstream import (
     UpstreamClient,
@@ -121,7 +122,11 @@ class MirrorFiles:
         self._io = io
         self._offline = offline
         self._log = log
-        self._downloads: dict[str, list[Deferred[None]]] = {}
+        self._flights: Flights[str, None] = Flights(log)
+
+    def busy(self) -> bool:
+        """Whether upstream work is in progress (some goes on after a reply)."""
+        return self._flights.busy()
 
     async def find(
         self, name: str, config: dict[str, Any], relpath: str
@@ -158,22 +163,12 @@ class MirrorFiles:
         if self._offline:
             raise NotFound(f"{relpath} is not cached and the server is offline")
         project, link = await self.find(name, config, relpath)
-        waiting = self._downloads.get(relpath)
-        if waiting is not None:
-            d: Deferred[None] = Deferred()
-            waiting.append(d)
-            await d
-            return False
-        self._downloads[relpath] = []
-        try:
-            await self._download(config, relpath, project, link, request)
-        except BaseException as error:
-            for d in self._downloads.pop(relpath):
-                d.errback(error)
-            raise
-        for d in self._downloads.pop(relpath):
-            d.callback(None)
-        return request is not None
+        streamed = request is not None and not self._flights.running(relpath)
+        await self._flights.join(
+            relpath,
+            lambda: self._download(config, relpath, project, link, request if streamed else None),
+        )
+        return streamed
 
     async def _download(
         self,

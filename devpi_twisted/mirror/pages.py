@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Optional, Union
+from typing import Any
 from urllib.parse import quote
 
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.python.failure import Failure
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from devpi_twisted.mirror.flights import Flights, patiently
 from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_page
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
 from devpi_twisted.model import mirrors
@@ -56,12 +55,16 @@ class MirrorPages:
         self._missing_until: dict[Key, float] = {}
         self._etags: dict[Key, str] = {}
         self._stale: set[Key] = set()
-        self._running: dict[Key, list[Deferred[bool]]] = {}
+        self._flights: Flights[Key, bool] = Flights(log)
 
     @property
     def offline(self) -> bool:
         """Whether upstream is never contacted (--offline-mode)."""
         return self._offline
+
+    def busy(self) -> bool:
+        """Whether upstream work is in progress (some goes on after a reply)."""
+        return self._flights.busy()
 
     def fresh_until(self, name: str, project: str) -> float:
         """Until when the cached page counts as fresh (0 if it must be refreshed)."""
@@ -93,34 +96,13 @@ class MirrorPages:
             return key in self._stale
         if self._missing_until.get(key, 0.0) > now:
             raise NotFound(f"The project {project} does not exist.")
-        waiters = self._running.get(key)
-        if waiters is None:
-            waiters = self._running[key] = []
-            flight = ensureDeferred(self._refresh(name, config, project, cached))
-            flight.addBoth(self._land, key)
-        waiter: Deferred[bool] = Deferred()
-        waiters.append(waiter)
+        waiter = self._flights.join(key, lambda: self._refresh(name, config, project, cached))
         if not cached:
             return await waiter
         # a cached page is never held up long by a slow or failing upstream:
         # it is served stale and the refresh goes on in the background
         limit = 0.0 if self._client.outage() else self._patience
-        timer = self._clock.callLater(limit, _fire, waiter, True)
-        try:
-            return await waiter
-        finally:
-            if timer.active():
-                timer.cancel()
-
-    def _land(self, result: Union[bool, Failure], key: Key) -> None:
-        for waiter in self._running.pop(key):
-            if isinstance(result, Failure):
-                if not waiter.called:
-                    waiter.errback(result)
-            else:
-                _fire(waiter, result)
-        if isinstance(result, Failure) and not result.check(NotFound, UpstreamError):
-            self._log.failure("refreshing {key} failed", result, key=key)
+        return await patiently(self._clock, waiter, limit, True)
 
     async def _refresh(
         self, name: str, config: dict[str, Any], project: str, cached: bool
@@ -174,11 +156,6 @@ class MirrorPages:
         self._fresh_until[key] = self._clock.seconds() + RETRY_AFTER_FAILURE
         self._stale.add(key)
         return True
-
-
-def _fire(waiter: Deferred[bool], stale: bool) -> None:
-    if not waiter.called:
-        waiter.callback(stale)
 
 
 def _serial(headers: Any) -> int:

@@ -6,11 +6,10 @@ import json
 import os
 from typing import Any, Optional
 
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
+from devpi_twisted.mirror.flights import Flights, patiently
 from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_list
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError
 from devpi_twisted.model import keys, mirrors
@@ -56,7 +55,11 @@ class MirrorProjects:
         self._offline = offline
         self._log = log
         self._listings: dict[str, _Listing] = {}
-        self._running: dict[str, list[Deferred[None]]] = {}
+        self._flights: Flights[str, None] = Flights(log)
+
+    def busy(self) -> bool:
+        """Whether upstream work is in progress (some goes on after a reply)."""
+        return self._flights.busy()
 
     def _path(self, name: str) -> str:
         return os.path.join(self._directory, name.replace("/", "+") + ".json")
@@ -75,29 +78,14 @@ class MirrorProjects:
             listing = self._listings[name] = await self._io(lambda: self._load(name))
         if self._offline or listing.fresh_until > self._clock.seconds():
             return listing.names or self._cached_names(name)
-        waiters = self._running.get(name)
-        if waiters is None:
-            waiters = self._running[name] = []
-            ensureDeferred(self._refresh(name, config, listing)).addBoth(self._land, name)
-        waiter: Deferred[None] = Deferred()
-        waiters.append(waiter)
-        timer = None
+        waiter = self._flights.join(name, lambda: self._refresh(name, config, listing))
         if listing.names:
             # a cached list is not held up by a slow or failing upstream (as pages are not)
             limit = 0.0 if self._client.outage() else self._client.timeout
-            timer = self._clock.callLater(limit, _fire, waiter)
-        try:
+            await patiently(self._clock, waiter, limit, None)
+        else:
             await waiter
-        finally:
-            if timer is not None and timer.active():
-                timer.cancel()
         return listing.names or self._cached_names(name)
-
-    def _land(self, result: Optional[Failure], name: str) -> None:
-        for waiter in self._running.pop(name):
-            _fire(waiter)
-        if isinstance(result, Failure):
-            self._log.failure("refreshing the project list of {index} failed", result, index=name)
 
     async def _refresh(self, name: str, config: dict[str, Any], listing: _Listing) -> None:
         try:
@@ -131,7 +119,3 @@ class MirrorProjects:
             json.dump(names, f)
         os.replace(temp, self._path(name))
 
-
-def _fire(waiter: Deferred[None]) -> None:
-    if not waiter.called:
-        waiter.callback(None)

@@ -265,6 +265,10 @@ class UpstreamClient:
         """Seconds an upstream request may take (and a download may go without data)."""
         return self._timeout
 
+    def busy(self) -> bool:
+        """Whether a fetch is in progress."""
+        return bool(self._flights)
+
     def outage(self) -> dict[str, float]:
         """The hosts whose last fetch failed, and since when (clock seconds)."""
         return dict(self._outages)

@@ -105,7 +105,7 @@ class MirrorCase(TestCase):
 
         def busy() -> bool:
             client = pages._client
-            return bool(pages._running or client._flights or files._downloads or lists._running)
+            return client.busy() or pages.busy() or files.busy() or lists.busy()
 
         deadline = time.monotonic() + limit
         while busy() and time.monotonic() < deadline:
