@@ -2,7 +2,7 @@
 """
 Benchmark devpi-twisted against devpi-server 6.20.3, side by side in one run.
 
-    python3 bench/run.py simple|upload|all [options]
+    python3 bench/run.py simple|upload|mirror|all [options]
 
 simple: a 3-level index chain bench/base -> bench/mid -> bench/top on each
         server, a package with versions spread over it (uploaded with twine),
@@ -13,6 +13,12 @@ upload: sequential legacy uploads (multipart :action=file_upload, as twine
         sends them) of small generated wheels, with Basic auth (password) and
         with a devpi login token (X-Devpi-Auth), each on a fresh server;
         uploads/s and the server's peak RSS.
+mirror: a mirror index root/up of a fake upstream PyPI (bench/fake_pypi.py,
+        a separate process) on each server: the warm 70-file and 1000-file
+        project pages and a cached 1 MiB file under wrk (next to nginx and
+        the twisted.web ceiling serving the same bytes), a cold and a warm
+        `pip install` of a 20-wheel dependency chain into fresh venvs, and
+        the server's RSS after loading a 600,000-name project list.
 
 Only the standard library; servers, wrk and twine are subprocesses. Every
 target is 127.0.0.1; every loop is bounded in count and time; every process
@@ -42,8 +48,10 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 from typing import Any, Callable, Optional
+from urllib.parse import urljoin, urlsplit
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -463,6 +471,11 @@ class Config:
     start_timeout: float
     servers: list[str]
     json_out: Optional[Path] = None
+    nginx: str = "nginx"
+    list_size: int = 600_000
+    mirror_projects: int = 50
+    pip_timeout: float = 300.0
+    core_metadata: bool = True
     keep_tmp: bool = False
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -488,7 +501,8 @@ def wait_ready(server: Server, timeout: float) -> None:
                      f"{tail(server.logfile)}")
 
 
-def start_devpi_server(procs: Procs, cfg: Config, label: str) -> Server:
+def start_devpi_server(procs: Procs, cfg: Config, label: str, online: bool = False) -> Server:
+    """devpi-server on a fresh serverdir; --offline-mode unless online (mirror benchmark)."""
     serverdir = procs.mkdtemp(f"devpi-server-{label}")
     logfile = serverdir.parent / f"devpi-server-{label}.log"
     bindir = cfg.devpi_venv / "bin"
@@ -498,17 +512,19 @@ def start_devpi_server(procs: Procs, cfg: Config, label: str) -> Server:
     if rc != 0:
         raise BenchError(f"devpi-init failed ({rc}):\n{out[-2000:]}")
     port = free_port()
-    proc = procs.spawn(
-        [str(bindir / "devpi-server"), "--serverdir", str(serverdir), "--host", HOST,
-         "--port", str(port), "--offline-mode"],
-        logfile=logfile,
-    )
+    argv = [str(bindir / "devpi-server"), "--serverdir", str(serverdir), "--host", HOST,
+            "--port", str(port)]
+    if not online:
+        argv.append("--offline-mode")
+    proc = procs.spawn(argv, logfile=logfile)
     server = Server(DEVPI, port, proc, logfile)
     wait_ready(server, cfg.start_timeout)
     return server
 
 
-def start_devpi_twisted(procs: Procs, cfg: Config, label: str) -> Server:
+def start_devpi_twisted(procs: Procs, cfg: Config, label: str, online: bool = False) -> Server:
+    """twistd -n devpi on a fresh serverdir (no --offline-mode either way: its
+    mirrors are only those the benchmark creates)."""
     serverdir = procs.mkdtemp(f"devpi-twisted-{label}")
     logfile = serverdir.parent / f"devpi-twisted-{label}.log"
     port = free_port()
@@ -616,6 +632,7 @@ def measure(procs: Procs, cfg: Config, server: Optional[Server], port: int, path
         res["peak_rss_life_mib"] = max(x for x in (life, peak, 0) if x is not None)
         if reset:
             res["peak_rss_mib"] = peak
+    res["load1"] = loadavg().split()[0]  # right after the run: was anything else busy?
     return res
 
 
@@ -907,6 +924,529 @@ def bench_upload(procs: Procs, cfg: Config) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------
+# mirror benchmark
+
+MIRROR = "root/up"
+MANY, HUGE, BIG = "bench-many", "bench-huge", "bench-big"
+NGINX = "nginx"
+#: how each step's page is requested (wrk sends no Accept: both servers answer HTML)
+MIRROR_PAGES = {MANY: "many.html", HUGE: "huge.html"}
+JSON_V1_TYPE = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclass
+class Upstream:
+    proc: subprocess.Popen[Any]
+    port: int
+    logfile: Path
+    info: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/simple/"
+
+    def stats(self) -> dict[str, int]:
+        try:
+            reply = fetch(self.port, "GET", "/_stats", timeout=10)
+            data = reply.json()
+            return data if isinstance(data, dict) else {}
+        except OSError:
+            return {}
+
+
+def upstream_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    keys = ("list", "page", "file", "metadata", "not_modified", "not_found", "requests")
+    return {k: after.get(k, 0) - before.get(k, 0) for k in keys
+            if after.get(k, 0) - before.get(k, 0)}
+
+
+def describe_upstream(delta: dict[str, int]) -> str:
+    if not delta:
+        return "no upstream requests"
+    parts = [f"{v} {k}" for k, v in delta.items() if k != "requests"]
+    return f"{delta.get('requests', 0)} upstream requests ({', '.join(parts)})"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def start_fake_pypi(procs: Procs, cfg: Config) -> Upstream:
+    port = free_port()
+    logfile = procs.tmp / "fake-pypi.log"
+    argv = [sys.executable, str(HERE / "fake_pypi.py"), "--port", str(port),
+            "--list-size", str(cfg.list_size), "--projects", str(cfg.mirror_projects)]
+    if not cfg.core_metadata:
+        argv.append("--no-core-metadata")
+    proc = procs.spawn(argv, logfile=logfile)
+    deadline = time.monotonic() + cfg.start_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"fake PyPI exited with {proc.returncode}:\n{tail(logfile)}")
+        try:
+            reply = fetch(port, "GET", "/_info", timeout=5)
+            if reply.status == 200 and isinstance(reply.json(), dict):
+                return Upstream(proc, port, logfile, reply.json())
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"fake PyPI not ready after {cfg.start_timeout}s:\n{tail(logfile)}")
+
+
+def log_mark(server: Server) -> int:
+    try:
+        return server.logfile.stat().st_size
+    except OSError:
+        return 0
+
+
+_LOG_TROUBLE = re.compile(r"error|traceback|exception|fail|critical|warn|refus|timeout|"
+                          r"timed out|\b[45]\d\d\b", re.I)
+
+
+def log_since(server: Server, mark: int, lines: int = 15) -> str:
+    """The server's log lines since mark that look like trouble (else the last ones)."""
+    try:
+        with open(server.logfile, "rb") as f:
+            f.seek(mark)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    all_lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    picked = [line for line in all_lines if _LOG_TROUBLE.search(line)] or all_lines
+    picked = picked[-lines:]
+    if not picked:
+        return "(log: nothing new)"
+    return "\n".join("      log| " + line[:400] for line in picked)
+
+
+def step_error(server: Server, mark: int, what: str) -> str:
+    alive = "" if server.alive() else f" (server exited with {server.proc.returncode})"
+    return f"{what}{alive}\n{log_since(server, mark)}"
+
+
+def setup_mirror(server: Server, upstream: Upstream) -> None:
+    """Login as root (empty password) and PUT root/up, a mirror of the fake upstream."""
+    reply = json_call(server.port, "POST", "/+login", {"user": "root", "password": ""})
+    token = None
+    if reply.status == 200 and isinstance(reply.json(), dict):
+        token = (reply.json().get("result") or {}).get("password")
+    if not token:
+        raise BenchError(f"login as root: HTTP {reply.status} {reply.snippet()}")
+    reply = json_call(server.port, "PUT", f"/{MIRROR}",
+                      {"type": "mirror", "mirror_url": upstream.url},
+                      auth=devpi_auth("root", token))
+    if reply.status not in (200, 201):
+        raise BenchError(f"creating mirror index {MIRROR}: HTTP {reply.status} "
+                         f"{reply.snippet()}")
+
+
+def timed_get(server: Server, path: str, timeout: float = 120.0,
+              headers: Optional[dict[str, str]] = None) -> tuple[Reply, float]:
+    start = time.monotonic()
+    try:
+        reply = fetch(server.port, "GET", path, headers=headers, timeout=timeout)
+    except OSError as error:
+        raise BenchError(f"GET {path}: {error!r} after {time.monotonic() - start:.1f}s")
+    return reply, time.monotonic() - start
+
+
+def rss_now(server: Server) -> dict[str, Optional[float]]:
+    st = proc_status(server.pid)
+    return {"rss_mib": round(st["VmRSS"] / 1024, 1) if "VmRSS" in st else None,
+            "hwm_mib": round(st["VmHWM"] / 1024, 1) if "VmHWM" in st else None}
+
+
+def mirror_list(server: Server, upstream: Upstream, mem: dict[str, Any]) -> None:
+    """GET the mirror's project list (the upstream's full list) twice; RSS after."""
+    path = f"/{MIRROR}/+simple/"
+    mem["hwm_start_life_mib"] = rss_now(server)["hwm_mib"]
+    mem["rss_start_mib"] = rss_now(server)["rss_mib"]
+    reset = reset_peak_rss(server.pid)
+    before = upstream.stats()
+    mark = log_mark(server)
+    reply, cold = timed_get(server, path, timeout=300)
+    if reply.status != 200:
+        raise BenchError(step_error(server, mark, f"GET {path}: HTTP {reply.status} "
+                                                  f"{reply.snippet()}"))
+    mem["list_cold_s"] = round(cold, 3)
+    mem["listed"] = reply.body.count(b"<a ")
+    mem["list_bytes"] = len(reply.body)
+    reply, warm = timed_get(server, path, timeout=300)
+    mem["list_warm_s"] = round(warm, 3) if reply.status == 200 else None
+    del reply
+    mem["list_upstream"] = describe_upstream(upstream_delta(before, upstream.stats()))
+    now = rss_now(server)
+    mem["rss_after_list_mib"] = now["rss_mib"]
+    if reset:
+        mem["hwm_list_mib"] = now["hwm_mib"]
+    mem["hwm_life_mib"] = max(x for x in (now["hwm_mib"], mem["hwm_start_life_mib"], 0)
+                              if x is not None)
+
+
+def mirror_page(procs: Procs, cfg: Config, server: Server, upstream: Upstream,
+                project: str, pages: dict[str, tuple[str, bytes, str]]) -> dict[str, Any]:
+    """The cold fetch of a mirrored page, then wrk on it (warm)."""
+    path = f"/{MIRROR}/+simple/{project}/"
+    expected = upstream.info["projects"][project]["files"]
+    mark = log_mark(server)
+    before = upstream.stats()
+    reply, cold = timed_get(server, path)
+    if reply.status != 200:
+        raise BenchError(step_error(server, mark, f"GET {path} (cold): HTTP {reply.status} "
+                                                  f"{reply.snippet()}"))
+    links = len(re.findall(rb"<a\s", reply.body))
+    note = f"{len(reply.body)} B, {links} links"
+    if links != expected:
+        note += f" (expected {expected}!)"
+    cold_up = upstream_delta(before, upstream.stats())
+    if project not in pages or server.name == TWISTED:
+        pages[project] = (f"{server.name}'s page", reply.body,
+                          reply.headers.get("content-type", "text/html; charset=utf-8"))
+    log(f"mirror: {server.name}: {path}: {note}, cold {cold * 1000:.0f} ms; "
+        f"wrk {cfg.duration}s")
+    before = upstream.stats()
+    res = measure(procs, cfg, server, server.port, path)
+    during = upstream_delta(before, upstream.stats())
+    if during:
+        note += f"; during wrk: {describe_upstream(during)}"
+    return {"cold_ms": round(cold * 1000, 1), "bytes": len(reply.body), "links": links,
+            "cold_upstream": describe_upstream(cold_up), "note": note, **res}
+
+
+def mirror_file(procs: Procs, cfg: Config, server: Server, upstream: Upstream
+                ) -> dict[str, Any]:
+    """The 1 MiB wheel: its link on the mirror's page, one download, then wrk."""
+    big = upstream.info["big"]
+    page_path = f"/{MIRROR}/+simple/{BIG}/"
+    mark = log_mark(server)
+    reply, _ = timed_get(server, page_path)
+    if reply.status != 200:
+        raise BenchError(step_error(server, mark, f"GET {page_path}: HTTP {reply.status} "
+                                                  f"{reply.snippet()}"))
+    m = re.search(rb'href="([^"]*' + re.escape(big["filename"].encode()) + rb')[^"]*"',
+                  reply.body)
+    if not m:
+        raise BenchError(f"no link to {big['filename']} on {page_path}: "
+                         f"{reply.body[:300]!r}")
+    url = urlsplit(urljoin(f"http://{HOST}:{server.port}{page_path}",
+                           unescape(m.group(1).decode())))
+    path = url.path + (f"?{url.query}" if url.query else "")
+    if url.netloc != f"{HOST}:{server.port}":
+        raise BenchError(f"file link points elsewhere: {url.geturl()}")
+    before = upstream.stats()
+    mark = log_mark(server)
+    reply, cold = timed_get(server, path)
+    if reply.status != 200:
+        raise BenchError(step_error(server, mark, f"GET {path} (first download): HTTP "
+                                                  f"{reply.status} {reply.snippet()}"))
+    digest = hashlib.sha256(reply.body).hexdigest()
+    if digest != big["sha256"] or len(reply.body) != big["size"]:
+        raise BenchError(f"GET {path}: {len(reply.body)} B with sha256 {digest}, expected "
+                         f"{big['size']} B with {big['sha256']}")
+    cold_up = upstream_delta(before, upstream.stats())
+    log(f"mirror: {server.name}: {path}: first download {cold * 1000:.0f} ms; "
+        f"wrk {cfg.duration}s")
+    before = upstream.stats()
+    res = measure(procs, cfg, server, server.port, path)
+    note = f"{len(reply.body)} B"
+    during = upstream_delta(before, upstream.stats())
+    if during:
+        note += f"; during wrk: {describe_upstream(during)}"
+    res["mib_s"] = round(res["rps"] * big["size"] / 2**20, 1)
+    return {"cold_ms": round(cold * 1000, 1), "bytes": len(reply.body), "path": path,
+            "cold_upstream": describe_upstream(cold_up), "note": note, **res}
+
+
+def installer_env(home: Path) -> dict[str, str]:
+    """Like tests/e2e/support.py: no pip/devpi/uv configuration, no proxies."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().startswith(("PIP_", "DEVPI_", "VIRTUAL_ENV", "UV_", "XDG_",
+                                        "TWINE_", "PYTHON"))
+           and not k.lower().endswith("_proxy")}
+    env.update(HOME=str(home), PIP_CONFIG_FILE=os.devnull, NO_PROXY="127.0.0.1,localhost",
+               no_proxy="127.0.0.1,localhost", UV_NO_CONFIG="1")
+    return env
+
+
+def pip_python(cfg: Config) -> Path:
+    return cfg.devpi_venv / "bin" / "python"
+
+
+def pip_install(procs: Procs, cfg: Config, server: Server, upstream: Upstream,
+                label: str) -> dict[str, Any]:
+    """pip install the chain's root into a fresh venv (no pip in it, no pip cache)."""
+    chain = upstream.info["chain"]
+    python = str(pip_python(cfg))
+    venv = procs.mkdtemp(f"venv-{server.name}-{label}")
+    rc, out = procs.run([python, "-m", "venv", "--without-pip", str(venv)], timeout=120)
+    if rc != 0:
+        raise BenchError(f"python -m venv failed ({rc}): {out[-500:]}")
+    home = procs.mkdtemp("home")
+    argv = [python, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+            "--no-cache-dir", "--disable-pip-version-check", "--no-input",
+            "--progress-bar", "off", "--index-url",
+            f"http://{HOST}:{server.port}/{MIRROR}/+simple/", chain["root"]]
+    before = upstream.stats()
+    mark = log_mark(server)
+    start = time.monotonic()
+    rc, out = procs.run(argv, timeout=cfg.pip_timeout, env=installer_env(home), cwd=home)
+    elapsed = time.monotonic() - start
+    delta = upstream_delta(before, upstream.stats())
+    if rc != 0:
+        pip_lines = [line for line in out.splitlines() if line.strip()][-8:]
+        raise BenchError(step_error(
+            server, mark, f"pip install {chain['root']} ({label}) failed ({rc}) after "
+            f"{elapsed:.1f}s:\n" + "\n".join("      pip| " + line for line in pip_lines)))
+    script = ("import importlib.metadata as m, json, re;"
+              "print(json.dumps({re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version"
+              " for d in m.distributions()}))")
+    rc, out = procs.run([str(venv / "bin" / "python"), "-I", "-c", script], timeout=60)
+    installed = json.loads(out) if rc == 0 else {}
+    good = sum(1 for n in chain["names"] if installed.get(n) == chain["version"])
+    return {"seconds": round(elapsed, 2), "installed": good, "expected": len(chain["names"]),
+            "upstream": describe_upstream(delta), "load1": loadavg().split()[0]}
+
+
+def write_nginx_conf(directory: Path, docroot: Path, port: int) -> Path:
+    user = ""
+    if os.geteuid() == 0:
+        import grp
+        import pwd
+        user = (f"user {pwd.getpwuid(os.getuid()).pw_name} "
+                f"{grp.getgrgid(os.getgid()).gr_name};\n")
+    temp = {k: directory / k for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for d in temp.values():
+        d.mkdir(exist_ok=True)
+    conf = directory / "nginx.conf"
+    conf.write_text(f"""# generated by bench/run.py mirror
+{user}worker_processes 1;
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {directory}/access.log;
+    client_body_temp_path {temp['client_body']};
+    proxy_temp_path {temp['proxy']};
+    fastcgi_temp_path {temp['fastcgi']};
+    uwsgi_temp_path {temp['uwsgi']};
+    scgi_temp_path {temp['scgi']};
+    types {{ text/html html; application/octet-stream whl; }}
+    default_type application/octet-stream;
+    charset utf-8;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    server {{
+        listen {HOST}:{port};
+        root {docroot};
+    }}
+}}
+""")
+    return conf
+
+
+def bench_nginx(procs: Procs, cfg: Config, pages: dict[str, tuple[str, bytes, str]],
+                bigfile: Optional[bytes]) -> list[dict[str, Any]]:
+    nginx = shutil.which(cfg.nginx) or cfg.nginx
+    if not os.path.exists(nginx):
+        return [{"figure": fig, "server": NGINX, "error": f"{cfg.nginx} not found "
+                 "(bash bench/setup.sh installs it)"} for fig in ("many", "huge", "file")]
+    directory = procs.mkdtemp("nginx")
+    docroot = directory / "www"
+    docroot.mkdir()
+    os.chmod(directory, 0o755)
+    targets: dict[str, tuple[str, str, int]] = {}  # figure -> path, note, size
+    for fig, project in (("many", MANY), ("huge", HUGE)):
+        if project in pages:
+            source, body, _ = pages[project]
+            (docroot / MIRROR_PAGES[project]).write_bytes(body)
+            targets[fig] = (f"/{MIRROR_PAGES[project]}", f"{len(body)} B of {source}",
+                            len(body))
+    if bigfile is not None:
+        (docroot / "big.whl").write_bytes(bigfile)
+        targets["file"] = ("/big.whl", f"{len(bigfile)} B", len(bigfile))
+    if not targets:
+        return [{"figure": "many", "server": NGINX, "error": "nothing to serve"}]
+    port = free_port()
+    conf = write_nginx_conf(directory, docroot, port)
+    logfile = directory / "nginx.out"
+    proc = procs.spawn([nginx, "-p", str(directory), "-c", str(conf), "-e",
+                        str(directory / "error.log")], logfile=logfile)
+    server = Server(NGINX, port, proc, logfile)
+    rows: list[dict[str, Any]] = []
+    try:
+        first = next(iter(targets.values()))[0]
+        deadline = time.monotonic() + cfg.start_timeout
+        while True:
+            if not server.alive():
+                raise BenchError(f"nginx exited: {tail(logfile)} {tail(directory / 'error.log')}")
+            try:
+                if fetch(port, "GET", first, timeout=5).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"nginx not ready: {tail(directory / 'error.log')}")
+            time.sleep(0.1)
+        log(f"mirror: {NGINX} (1 worker) on port {port}")
+        for fig, (path, note, size) in targets.items():
+            try:
+                res = measure(procs, cfg, None, port, path)
+                if fig == "file":
+                    res["mib_s"] = round(res["rps"] * size / 2**20, 1)
+                rows.append({"figure": fig, "server": NGINX, "note": note, **res})
+            except BenchError as error:
+                rows.append({"figure": fig, "server": NGINX, "error": str(error)})
+    except BenchError as error:
+        rows.append({"figure": "many", "server": NGINX, "error": str(error)})
+    finally:
+        procs.stop(proc)
+    return rows
+
+
+def measure_ceiling(procs: Procs, cfg: Config, body: bytes, ctype: str, path: str,
+                    label: str) -> dict[str, Any]:
+    """wrk on bench/ceiling.py serving body (the project venv's Twisted)."""
+    python = ceiling_python(cfg)
+    if python is None:
+        raise BenchError(f"no Python with Twisted next to {cfg.twistd}")
+    bodyfile = procs.tmp / f"ceiling-body-{label}"
+    bodyfile.write_bytes(body)
+    port = free_port()
+    logfile = procs.tmp / f"ceiling-{label}.log"
+    proc = procs.spawn([python, str(HERE / "ceiling.py"), "--port", str(port), "--body",
+                        str(bodyfile), "--content-type", ctype], logfile=logfile)
+    server = Server(CEILING, port, proc, logfile)
+    try:
+        deadline = time.monotonic() + cfg.start_timeout
+        while True:
+            if not server.alive():
+                raise BenchError(f"ceiling exited: {tail(logfile)}")
+            try:
+                if fetch(port, "GET", path, timeout=5).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError("ceiling not ready")
+            time.sleep(0.1)
+        return measure(procs, cfg, server, port, path)
+    finally:
+        procs.stop(proc)
+
+
+def bench_mirror(procs: Procs, cfg: Config) -> dict[str, Any]:
+    out: dict[str, Any] = {"load_before": loadavg(), "rows": [], "memory": []}
+    rows: list[dict[str, Any]] = out["rows"]
+    log(f"mirror: generating the fake upstream ({cfg.list_size} names listed)")
+    upstream = start_fake_pypi(procs, cfg)
+    out["upstream"] = {k: upstream.info.get(k) for k in
+                       ("list_size", "list_bytes", "named_projects", "big", "last_serial")}
+    log(f"mirror: fake upstream on {upstream.url}")
+    pages: dict[str, tuple[str, bytes, str]] = {}
+    bigfile: Optional[bytes] = None
+    try:
+        for name in cfg.servers:
+            mem: dict[str, Any] = {"server": name}
+            out["memory"].append(mem)
+            # instance A: project list, the two pages and the file
+            server = None
+            try:
+                log(f"mirror: starting {name}")
+                server = STARTERS[name](procs, cfg, "mirror", online=True)
+                setup_mirror(server, upstream)
+                try:
+                    log(f"mirror: {name}: loading the project list")
+                    mirror_list(server, upstream, mem)
+                    log(f"mirror: {name}: {mem.get('listed')} names in "
+                        f"{mem.get('list_cold_s')} s, RSS {mem.get('rss_after_list_mib')} MiB")
+                except BenchError as error:
+                    mem["error"] = str(error)
+                    log(f"mirror: {name}: project list: {error}")
+                for fig, project in (("many", MANY), ("huge", HUGE)):
+                    row: dict[str, Any] = {"figure": fig, "server": name}
+                    try:
+                        row.update(mirror_page(procs, cfg, server, upstream, project, pages))
+                    except BenchError as error:
+                        row["error"] = str(error)
+                        log(f"mirror: {name}: {project}: {error}")
+                    rows.append(row)
+                row = {"figure": "file", "server": name}
+                try:
+                    row.update(mirror_file(procs, cfg, server, upstream))
+                    if bigfile is None:
+                        bigfile = fetch(server.port, "GET", row["path"], timeout=60).body
+                except BenchError as error:
+                    row["error"] = str(error)
+                    log(f"mirror: {name}: file: {error}")
+                rows.append(row)
+                now = rss_now(server)
+                mem["rss_end_mib"] = now["rss_mib"]
+                mem["hwm_end_life_mib"] = now["hwm_mib"]
+            except BenchError as error:
+                log(f"mirror: {name}: {error}")
+                for fig in ("many", "huge", "file"):
+                    if not any(r["figure"] == fig and r["server"] == name for r in rows):
+                        rows.append({"figure": fig, "server": name, "error": str(error)})
+                mem.setdefault("error", str(error))
+            finally:
+                if server is not None:
+                    procs.stop(server.proc)
+            # instance B: cold, then warm pip install on a fresh server
+            row = {"figure": "pip", "server": name}
+            server = None
+            try:
+                server = STARTERS[name](procs, cfg, "mirror-pip", online=True)
+                setup_mirror(server, upstream)
+                for label in ("cold", "warm"):
+                    log(f"mirror: {name}: pip install {upstream.info['chain']['root']} "
+                        f"({label})")
+                    res = pip_install(procs, cfg, server, upstream, label)
+                    row.update({f"{label}_{k}": v for k, v in res.items()})
+                now = rss_now(server)
+                mem["pip_rss_mib"] = now["rss_mib"]
+                mem["pip_hwm_life_mib"] = now["hwm_mib"]
+            except BenchError as error:
+                row["error"] = str(error)
+                log(f"mirror: {name}: pip: {error}")
+            finally:
+                if server is not None:
+                    procs.stop(server.proc)
+            rows.append(row)
+        if bigfile is None:
+            reply = fetch(upstream.port, "GET", "/simple/bench-big/",
+                          headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+            url = (reply.json() or {}).get("files", [{}])[0].get("url", "")
+            if url:
+                bigfile = fetch(upstream.port, "GET", url.split(str(upstream.port), 1)[1]).body
+        rows += bench_nginx(procs, cfg, pages, bigfile)
+        for fig, project in (("many", MANY), ("huge", HUGE)):
+            if project not in pages:
+                rows.append({"figure": fig, "server": CEILING, "error": "no page to serve"})
+                continue
+            source, body, ctype = pages[project]
+            log(f"mirror: {CEILING}: {len(body)} B of {source}")
+            try:
+                res = measure_ceiling(procs, cfg, body, ctype,
+                                      f"/{MIRROR}/+simple/{project}/", fig)
+                rows.append({"figure": fig, "server": CEILING,
+                             "note": f"{len(body)} B of {source}", **res})
+            except BenchError as error:
+                rows.append({"figure": fig, "server": CEILING, "error": str(error)})
+    finally:
+        procs.stop(upstream.proc)
+    out["load_after"] = loadavg()
+    return out
+
+
+# --------------------------------------------------------------------------
 # report
 
 
@@ -1008,6 +1548,177 @@ def report_upload(cfg: Config, rows: list[dict[str, Any]]) -> None:
         table, notes + RSS_NOTES)
 
 
+def _note_lines(label: str, text: str) -> list[str]:
+    lines = text.splitlines() or [""]
+    return [f"{label}: {lines[0]}"] + [f"    {line.strip()}" for line in lines[1:]]
+
+
+def report_mirror(cfg: Config, res: dict[str, Any]) -> None:
+    rows = res["rows"]
+    up = res.get("upstream") or {}
+    wrk = (f"wrk -t{cfg.threads} -c{cfg.connections} -d{cfg.duration}s after one fetch "
+           f"and a {cfg.warmup}s warm-up")
+
+    def find(fig: str, server: str) -> Optional[dict[str, Any]]:
+        return next((r for r in rows if r["figure"] == fig and r["server"] == server
+                     and "error" not in r), None)
+
+    def value(fig: str, server: str, key: str) -> Optional[float]:
+        r = find(fig, server)
+        return r.get(key) if r else None
+
+    order = [s for s in (DEVPI, TWISTED) if s in cfg.servers] + [NGINX, CEILING]
+    common_notes = [f"load average before/after the mirror run: {res.get('load_before')} / "
+                    f"{res.get('load_after')}; 'load': the 1-minute load average right "
+                    f"after that row's wrk run ({os.cpu_count()} cpus; wrk and the server "
+                    "alone make about 2, more means something else was running)"]
+
+    for fig, project, title in (
+        ("many", MANY, "warm mirror simple page"),
+        ("huge", HUGE, "the 1000-file project page"),
+    ):
+        table, notes = [], []
+        for server in order:
+            r = next((x for x in rows if x["figure"] == fig and x["server"] == server), None)
+            if r is None:
+                continue
+            if "error" in r:
+                table.append([server, "n/a"] + ["-"] * 10)
+                notes += _note_lines(f"{server}", r["error"])
+                continue
+            errs = r.get("socket_errors", 0) + r.get("bad_status", 0)
+            table.append([
+                server, _fmt(r["rps"]), _fmt(r.get("p50"), ".2f"), _fmt(r.get("p99"), ".2f"),
+                str(errs), _fmt(r.get("server_cpu_s"), ".1f"), _fmt(r.get("cold_ms"), ".0f"),
+                _ratio(r["rps"], value(fig, DEVPI, "rps")),
+                _ratio(r["rps"], value(fig, NGINX, "rps")),
+                _ratio(r["rps"], value(fig, CEILING, "rps")), r.get("load1", "-"),
+                r.get("note", "").split(";")[0],
+            ])
+            if r.get("cold_upstream") and server in (DEVPI, TWISTED):
+                notes.append(f"{server}: cold fetch: {r['cold_upstream']}")
+            if ";" in r.get("note", ""):
+                notes.append(f"{server}: {r['note'].split(';', 1)[1].strip()}")
+        if fig == "huge":
+            ratio = None
+            d, t = value(fig, DEVPI, "rps"), value(fig, TWISTED, "rps")
+            if d and t:
+                ratio = t / d
+                notes.append(f"issue target: devpi-twisted >= 100x devpi-server: "
+                             f"{ratio:.0f}x, {'met' if ratio >= 100 else 'NOT met'}")
+        print_table(
+            f"mirror {fig}: {title}, GET /{MIRROR}/+simple/{project}/ "
+            f"({up.get('named_projects', '?')} projects upstream; {wrk})",
+            ["server", "req/s", "p50 ms", "p99 ms", "errors", "srv cpu s", "cold ms",
+             "vs devpi-server", "vs nginx", "vs ceiling", "load", "page"],
+            table, notes + ["'cold ms': the first GET, which fetches the page from the "
+                            "fake upstream; nginx (1 worker, sendfile, access log on) and "
+                            "the twisted.web ceiling serve the same bytes from a file and "
+                            "from memory"] + common_notes)
+
+    # the file
+    big = up.get("big") or {}
+    table, notes = [], []
+    for server in [s for s in order if s != CEILING]:
+        r = next((x for x in rows if x["figure"] == "file" and x["server"] == server), None)
+        if r is None:
+            continue
+        if "error" in r:
+            table.append([server, "n/a"] + ["-"] * 9)
+            notes += _note_lines(server, r["error"])
+            continue
+        errs = r.get("socket_errors", 0) + r.get("bad_status", 0)
+        table.append([
+            server, _fmt(r.get("mib_s")), _fmt(r["rps"]), _fmt(r.get("p50"), ".2f"),
+            _fmt(r.get("p99"), ".2f"), str(errs), _fmt(r.get("server_cpu_s"), ".1f"),
+            _fmt(r.get("cold_ms"), ".0f"),
+            _ratio(r.get("mib_s"), value("file", DEVPI, "mib_s")),
+            _ratio(r.get("mib_s"), value("file", NGINX, "mib_s")), r.get("load1", "-"),
+        ])
+        if r.get("cold_upstream") and server in (DEVPI, TWISTED):
+            notes.append(f"{server}: first download: {r['cold_upstream']}")
+        if ";" in r.get("note", ""):
+            notes.append(f"{server}: {r['note'].split(';', 1)[1].strip()}")
+    print_table(
+        f"mirror file: a cached {big.get('size', 0) / 2**20:.2f} MiB wheel "
+        f"({big.get('filename', '?')}) from /{MIRROR}/+f/... ({wrk})",
+        ["server", "MiB/s", "req/s", "p50 ms", "p99 ms", "errors", "srv cpu s",
+         "first ms", "vs devpi-server", "vs nginx", "load"],
+        table, notes + ["MiB/s = req/s x file size; 'first ms': the first download, "
+                        "which fetches the file from the fake upstream"] + common_notes)
+
+    # pip
+    table, notes = [], []
+    for server in (s for s in order if s in (DEVPI, TWISTED)):
+        r = next((x for x in rows if x["figure"] == "pip" and x["server"] == server), None)
+        if r is None:
+            continue
+        if "error" in r:
+            cold = r.get("cold_seconds")
+            table.append([server, _fmt(cold, ".2f"), "n/a", "-", "-", "-", "-"])
+            notes += _note_lines(server, r["error"])
+            continue
+        dcold = value("pip", DEVPI, "cold_seconds")
+        dwarm = value("pip", DEVPI, "warm_seconds")
+        table.append([
+            server, _fmt(r.get("cold_seconds"), ".2f"), _fmt(r.get("warm_seconds"), ".2f"),
+            f"{r.get('cold_installed')}/{r.get('cold_expected')}",
+            _ratio(dcold, r.get("cold_seconds")), _ratio(dwarm, r.get("warm_seconds")),
+            f"{r.get('cold_load1', '-')}/{r.get('warm_load1', '-')}",
+        ])
+        notes.append(f"{server}: cold: {r.get('cold_upstream')}; warm: "
+                     f"{r.get('warm_upstream')}")
+    print_table(
+        f"mirror pip: pip install bench-chain-00 (a chain of 20 wheels) into a fresh venv "
+        f"through /{MIRROR}/+simple/, fresh server and serverdir",
+        ["server", "cold s", "warm s", "installed", "speed-up cold", "speed-up warm",
+         "load"],
+        table, notes + [
+            "wall time of `python -m pip --python VENV install --no-cache-dir --index-url "
+            "...` (pip 23 from the devpi-server venv, env scrubbed); 'warm' repeats it into "
+            "another fresh venv with the mirror's cache filled; speed-up = devpi-server's "
+            "time / this server's time",
+            ("the fake upstream offers PEP 658 metadata for its wheels: pip then fetches "
+             "page, metadata and wheel of each package through a mirror that passes it on "
+             "(three cold upstream fetches), page and wheel through one that does not "
+             "(the wheels are ~1 KiB, so metadata saves nothing here); --no-core-metadata "
+             "switches it off" if cfg.core_metadata else
+             "the fake upstream offers no PEP 658 metadata (--no-core-metadata)"),
+        ] + common_notes)
+
+    # memory
+    table, notes = [], []
+    dmem = next((m for m in res.get("memory", []) if m["server"] == DEVPI), {})
+    for m in res.get("memory", []):
+        table.append([
+            m["server"], _fmt(m.get("rss_start_mib"), ".0f"),
+            _fmt(m.get("list_cold_s"), ".3f"), _fmt(m.get("list_warm_s"), ".3f"),
+            _fmt(m.get("listed"), "d"),
+            _fmt(m.get("rss_after_list_mib"), ".0f"), _fmt(m.get("hwm_list_mib"), ".0f"),
+            _fmt(m.get("rss_end_mib"), ".0f"), _fmt(m.get("hwm_end_life_mib"), ".0f"),
+            _fmt(m.get("pip_rss_mib"), ".0f"), _fmt(m.get("pip_hwm_life_mib"), ".0f"),
+            _ratio(m.get("rss_after_list_mib"), dmem.get("rss_after_list_mib")),
+        ])
+        if m.get("list_upstream"):
+            notes.append(f"{m['server']}: list: {m['list_upstream']}, "
+                         f"{_fmt(m.get('list_bytes'), 'd')} B of HTML served")
+        if m.get("error"):
+            notes += _note_lines(m["server"], m["error"])
+    print_table(
+        f"mirror memory: RSS in MiB (VmRSS / VmHWM from /proc/PID/status) around "
+        f"GET /{MIRROR}/+simple/ with {up.get('list_size', '?')} names upstream "
+        f"({(up.get('list_bytes') or {}).get(JSON_V1_TYPE, 0) / 2**20:.1f} MiB as JSON)",
+        ["server", "RSS start", "list cold s", "list warm s", "names", "RSS list",
+         "HWM list", "RSS end", "HWM life", "RSS pip", "HWM pip", "RSS list vs devpi"],
+        table, notes + [
+            "'RSS start': the mirror index created, nothing fetched; 'RSS list' / 'HWM "
+            "list': after two GETs of the project list (HWM reset just before via "
+            "/proc/PID/clear_refs); 'RSS end' / 'HWM life': the same process after the "
+            "page and file steps (HWM since start); 'RSS pip' / 'HWM pip': the fresh server "
+            "of the pip step after both installs",
+        ] + common_notes)
+
+
 # --------------------------------------------------------------------------
 # main
 
@@ -1020,7 +1731,7 @@ def default_twistd() -> Path:
 def parse_args(argv: list[str]) -> tuple[str, Config]:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["simple", "upload", "all"])
+    p.add_argument("command", choices=["simple", "upload", "mirror", "all"])
     p.add_argument("--devpi-venv", type=Path,
                    default=Path(os.environ.get("BENCH_VENV", "/work/bench-venv")),
                    help="venv with devpi-server 6.20.3 and twine (bench/setup.sh) "
@@ -1041,6 +1752,16 @@ def parse_args(argv: list[str]) -> tuple[str, Config]:
                    help="seconds at most per upload run [180]")
     p.add_argument("--start-timeout", type=float, default=90.0,
                    help="seconds a server may take to start [90]")
+    p.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx",
+                   help="nginx binary for the mirror benchmark's static reference")
+    p.add_argument("--list-size", type=int, default=600_000,
+                   help="names in the fake upstream's project list [600000]")
+    p.add_argument("--mirror-projects", type=int, default=50,
+                   help="extra small projects with pages on the fake upstream [50]")
+    p.add_argument("--pip-timeout", type=float, default=300.0,
+                   help="seconds one pip install may take [300]")
+    p.add_argument("--no-core-metadata", action="store_true",
+                   help="the fake upstream offers no PEP 658 metadata for its wheels")
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     p.add_argument("--keep-tmp", action="store_true", help="keep serverdirs and logs")
     a = p.parse_args(argv)
@@ -1050,7 +1771,10 @@ def parse_args(argv: list[str]) -> tuple[str, Config]:
             p.error(f"unknown server {s!r}")
     bounds = [("--threads", a.threads, 1, 64), ("--connections", a.connections, 1, 1024),
               ("--duration", a.duration, 1, 300), ("--warmup", a.warmup, 0, 60),
-              ("--versions", a.versions, 1, 200), ("--uploads", a.uploads, 1, 10000)]
+              ("--versions", a.versions, 1, 200), ("--uploads", a.uploads, 1, 10000),
+              ("--list-size", a.list_size, 0, 5_000_000),
+              ("--mirror-projects", a.mirror_projects, 0, 10_000),
+              ("--pip-timeout", a.pip_timeout, 10, 3600)]
     for flag, value, lo, hi in bounds:
         if not lo <= value <= hi:
             p.error(f"{flag} must be within {lo}..{hi}")
@@ -1059,7 +1783,9 @@ def parse_args(argv: list[str]) -> tuple[str, Config]:
         connections=a.connections, duration=a.duration, warmup=a.warmup,
         versions=a.versions, uploads=a.uploads, upload_time_limit=a.upload_time_limit,
         start_timeout=a.start_timeout, servers=servers, json_out=a.json,
-        keep_tmp=a.keep_tmp,
+        keep_tmp=a.keep_tmp, nginx=a.nginx, list_size=a.list_size,
+        mirror_projects=a.mirror_projects, pip_timeout=a.pip_timeout,
+        core_metadata=not a.no_core_metadata,
     )
     return a.command, cfg
 
@@ -1073,8 +1799,14 @@ def preflight(command: str, cfg: Config) -> None:
     if command in ("simple", "all"):
         if not (cfg.devpi_venv / "bin" / "twine").exists():
             missing.append(str(cfg.devpi_venv / "bin" / "twine"))
-        if not shutil.which(cfg.wrk):
-            missing.append("wrk")
+    if command in ("simple", "mirror", "all") and not shutil.which(cfg.wrk):
+        missing.append("wrk")
+    if command in ("mirror", "all"):
+        if not pip_python(cfg).exists():
+            missing.append(f"{pip_python(cfg)} (runs pip in the mirror benchmark)")
+        if not (shutil.which(cfg.nginx) or os.path.exists(cfg.nginx)):
+            log(f"warning: no nginx ({cfg.nginx}): the mirror benchmark's nginx rows "
+                "will read n/a")
     if TWISTED in cfg.servers and not cfg.twistd.exists():
         missing.append(str(cfg.twistd))
     if missing:
@@ -1100,10 +1832,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGHUP, _raise_exit)
     print(f"devpi-twisted benchmark: {platform.node()}, {os.cpu_count()} cpus, "
           f"Python {platform.python_version()}, devpi-server venv {cfg.devpi_venv}, "
-          f"twistd {cfg.twistd}")
+          f"twistd {cfg.twistd}, load average {loadavg()}")
     procs = Procs(keep_tmp=cfg.keep_tmp)
     results: dict[str, Any] = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                               "cpus": os.cpu_count()}
+                               "cpus": os.cpu_count(), "load_start": loadavg()}
     try:
         if command in ("simple", "all"):
             results["simple"] = bench_simple(procs, cfg)
@@ -1111,6 +1843,9 @@ def main(argv: list[str]) -> int:
         if command in ("upload", "all"):
             results["upload"] = bench_upload(procs, cfg)
             report_upload(cfg, results["upload"])
+        if command in ("mirror", "all"):
+            results["mirror"] = bench_mirror(procs, cfg)
+            report_mirror(cfg, results["mirror"])
     except KeyboardInterrupt:
         log("interrupted; cleaning up")
         return 130
