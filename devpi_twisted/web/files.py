@@ -76,6 +76,10 @@ def etag_list_matches(header: bytes, etag: str) -> bool:
     return False
 
 
+#: Bytes read and written per step when sending a file (Twisted's default is 64 KiB).
+PRODUCER_BUFFER = 512 * 1024
+
+
 class StoredFile(static.File):
     """
     One blob served as the release file it is stored for: type, ETag and
@@ -174,8 +178,11 @@ class StoredFile(static.File):
         ):
             self._setContentHeaders(request)
             request.setResponseCode(http.OK)
-            return static.NoRangeStaticProducer(request, fileForReading)
-        return super().makeProducer(request, fileForReading)
+            producer = static.NoRangeStaticProducer(request, fileForReading)
+        else:
+            producer = super().makeProducer(request, fileForReading)
+        producer.bufferSize = PRODUCER_BUFFER
+        return producer
 
     def _rangeToOffsetAndSize(self, start: Optional[int], end: Optional[int]) -> tuple[int, int]:
         size = self.getFileSize()
