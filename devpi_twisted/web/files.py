@@ -80,6 +80,57 @@ def etag_list_matches(header: bytes, etag: str) -> bool:
 PRODUCER_BUFFER = 512 * 1024
 
 
+class WholeFileProducer:
+    """
+    Sends a whole file as a push producer: it writes until the transport
+    asks it to pause, with no cooperator round trip per chunk (Twisted's
+    static producers are pull producers, driven one chunk per tick).
+    """
+
+    def __init__(self, request: IRequest, file: BinaryIO) -> None:
+        self._request = request
+        self._file = file
+        self._paused = False
+        self._writing = False
+        self._done = False
+
+    def start(self) -> None:
+        """Register with the request and send."""
+        self._request.registerProducer(self, True)
+        self._send()
+
+    def _send(self) -> None:
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            while not self._paused and not self._done:
+                data = self._file.read(PRODUCER_BUFFER)
+                if not data:
+                    self._finish()
+                    self._request.unregisterProducer()
+                    self._request.finish()
+                    return
+                self._request.write(data)
+        finally:
+            self._writing = False
+
+    def _finish(self) -> None:
+        self._done = True
+        self._file.close()
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._send()
+
+    def stopProducing(self) -> None:
+        if not self._done:
+            self._finish()
+
+
 class StoredFile(static.File):
     """
     One blob served as the release file it is stored for: type, ETag and
@@ -173,14 +224,13 @@ class StoredFile(static.File):
         return len(ranges) > MAX_RANGES or total > self.getFileSize()
 
     def makeProducer(self, request: IRequest, fileForReading: BinaryIO) -> Any:
-        if request.getHeader(b"range") is not None and (
+        if request.getHeader(b"range") is None or (
             not self._range_applies(request) or self._too_many_ranges(request)
         ):
             self._setContentHeaders(request)
             request.setResponseCode(http.OK)
-            producer = static.NoRangeStaticProducer(request, fileForReading)
-        else:
-            producer = super().makeProducer(request, fileForReading)
+            return WholeFileProducer(request, fileForReading)
+        producer = super().makeProducer(request, fileForReading)
         producer.bufferSize = PRODUCER_BUFFER
         return producer
 
