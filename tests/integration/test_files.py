@@ -133,3 +133,55 @@ class DownloadOverSocketTests(TestCase):
         self.assertEqual(body, b"")
         self.assertNotIn(b"content-length: 0", head.lower())
         self.assertIn(b"etag: " + etag.lower(), head.lower())
+
+    async def test_keep_alive_serves_files_back_to_back_on_one_connection(self) -> None:
+        """Whole files go out with sendfile: headers and bodies must not mix."""
+        calls: list[int] = []
+        real_sendfile = os.sendfile
+
+        def counting_sendfile(*args: int) -> int:
+            calls.append(args[3])
+            return real_sendfile(*args)
+
+        self.patch(os, "sendfile", counting_sendfile)
+        pool = HTTPConnectionPool(reactor, persistent=True)
+        pool.maxPersistentPerHost = 1
+        self.addCleanup(pool.closeCachedConnections)
+        agent = Agent(reactor, pool=pool)
+        url = f"{self.server.url}/{self.relpath}".encode()
+        for _ in range(3):
+            response = await agent.request(b"GET", url)
+            body = await readBody(response)
+            self.assertEqual(response.code, 200)
+            self.assertTrue(body == self.data, "the downloaded bytes differ")
+            status = await agent.request(b"GET", f"{self.server.url}/+api".encode())
+            self.assertEqual(status.code, 200)
+            await readBody(status)
+        self.assertTrue(calls, "the files were not sent with sendfile")
+
+    async def test_a_client_leaving_midway_does_not_disturb_the_server(self) -> None:
+        port = int(self.server.url.rsplit(":", 1)[1])
+
+        class Leaver(Protocol):
+            def __init__(self) -> None:
+                self.received = 0
+                self.left: Deferred[int] = Deferred()
+
+            def connectionMade(self) -> None:
+                self.transport.write(  # type: ignore[union-attr]
+                    b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % relpath
+                )
+
+            def dataReceived(self, data: bytes) -> None:
+                self.received += len(data)
+                if self.received > 100_000 and not self.left.called:
+                    self.transport.abortConnection()  # type: ignore[union-attr]
+                    self.left.callback(self.received)
+
+        relpath = self.relpath.encode()
+        leaver = Leaver()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), leaver)
+        self.assertLess(await leaver.left, SIZE)
+        response, body = await self.fetch()
+        self.assertEqual(response.code, 200)  # type: ignore[attr-defined]
+        self.assertTrue(body == self.data, "the downloaded bytes differ")
