@@ -26,7 +26,7 @@ from devpi_twisted.mirror.upstream import (
 )
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.errors import NotFound
-from devpi_twisted.model.releases import RELEASEFILE, StoredBlob
+from devpi_twisted.model.releases import RELEASEFILE, StoredBlob, ref_blob
 from devpi_twisted.model.state import StateWriter
 from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter
 from devpi_twisted.store.changelog import Store
@@ -60,15 +60,11 @@ def _record(
         "rel": rel,
         "url": link["url"],
     }
-    refs = [(blob.sha256, relpath)]
     if blob.core_metadata_sha256 is not None:
         entry["core_metadata_sha256"] = blob.core_metadata_sha256
-        refs.append((blob.core_metadata_sha256, relpath + ".metadata"))
+        ref_blob(txn, blob.core_metadata_sha256, relpath + ".metadata")
     txn.set(keys.file(relpath), entry)
-    for sha256, path in refs:
-        record = txn.get(keys.blob(sha256)) or {"refs": []}
-        if path not in record["refs"]:
-            txn.set(keys.blob(sha256), {"refs": sorted(record["refs"] + [path])})
+    ref_blob(txn, blob.sha256, relpath)
 
 
 class _Body(Protocol):

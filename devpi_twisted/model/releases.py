@@ -120,7 +120,8 @@ def _ensure_project(txn: StateWriter, username: str, indexname: str, name: str) 
     return project
 
 
-def _ref(txn: StateWriter, sha256: str, relpath: str) -> None:
+def ref_blob(txn: StateWriter, sha256: str, relpath: str) -> None:
+    """Record that the file entry at C{relpath} refers to the blob C{sha256}."""
     record = txn.get(keys.blob(sha256)) or {"refs": []}
     if relpath not in record["refs"]:
         record["refs"] = sorted(record["refs"] + [relpath])
@@ -157,9 +158,9 @@ def _store_file(
     }
     if blob.core_metadata_sha256 is not None:
         entry["core_metadata_sha256"] = blob.core_metadata_sha256
-        _ref(txn, blob.core_metadata_sha256, relpath + ".metadata")
+        ref_blob(txn, blob.core_metadata_sha256, relpath + ".metadata")
     txn.set(keys.file(relpath), entry)
-    _ref(txn, blob.sha256, relpath)
+    ref_blob(txn, blob.sha256, relpath)
 
 
 def _drop_file(txn: StateWriter, relpath: str) -> None:
