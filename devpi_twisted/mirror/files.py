@@ -22,7 +22,7 @@ from devpi_twisted.mirror.upstream import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamTimeout,
-    _describe,
+    describe,
 )
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.errors import NotFound
@@ -222,7 +222,7 @@ class MirrorFiles:
             if request is not None:
                 request.transport.abortConnection()
             if isinstance(error, ResponseFailed):  # cut off: a 502, not a server error
-                message = f"upstream {link['url']} broke off the file: {_describe(error)}"
+                message = f"upstream {link['url']} broke off the file: {describe(error)}"
                 raise UpstreamError(message) from error
             raise
         if request is not None and held_back:

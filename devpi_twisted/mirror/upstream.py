@@ -130,7 +130,8 @@ class _Retry(Exception):
         self.delay = delay
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
+    """A short text for a connection failure (the first reason of a twisted.web client error)."""
     reasons = getattr(error, "reasons", None)
     if reasons and isinstance(reasons[0], Failure):
         error = reasons[0].value
@@ -414,7 +415,7 @@ class UpstreamClient:
                 message = f"upstream {target.url} redirected too often or without a location"
                 raise UpstreamError(message)
             if isinstance(error, _CONNECTION_ERRORS):
-                raise _Retry(UpstreamError(f"upstream {target.url} failed: {_describe(error)}"))
+                raise _Retry(UpstreamError(f"upstream {target.url} failed: {describe(error)}"))
             raise
         finally:
             if timer.active():
