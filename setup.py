@@ -24,6 +24,7 @@ setup(
         # e2e clients: devpi-client (brings build, requests), twine, uv (wheel with its binary)
         "test": ["devpi-client>=7,<8", "twine>=5", "uv>=0.4", "requests>=2.28"],
     },
+    entry_points={"console_scripts": ["devpi-twisted = devpi_twisted.commands:main"]},
     classifiers=[
         "Framework :: Twisted",
         "Programming Language :: Python :: 3",
