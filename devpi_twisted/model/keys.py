@@ -4,6 +4,8 @@ from typing import Optional
 
 USERS = "user"
 INDEXES = "index"
+#: The parent of the blob reference records.
+BLOBS = "blob"
 
 
 def user(name: str) -> str:
@@ -48,13 +50,13 @@ def file(relpath: str) -> str:
 
 def blob(sha256: str) -> str:
     """Which file entries refer to the blob with this sha256."""
-    return f"blob/{sha256}"
+    return f"{BLOBS}/{sha256}"
 
 
 def blob_digest(key: str) -> Optional[str]:
     """The sha256 a C{blob/...} key is about, or None for other keys."""
     prefix, _, digest = key.partition("/")
-    return digest if prefix == "blob" else None
+    return digest if prefix == BLOBS else None
 
 
 def mirror_pages_of(username: str, indexname: str) -> str:

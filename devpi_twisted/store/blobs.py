@@ -14,6 +14,11 @@ from zope.interface import Attribute, Interface, implementer
 _SHA256_HEX = re.compile("[0-9a-f]{64}")
 
 
+def is_digest(text: str) -> bool:
+    """Whether C{text} is a sha256 hex digest (the name of a blob)."""
+    return _SHA256_HEX.fullmatch(text) is not None
+
+
 class HashMismatch(Exception):
     """The bytes written do not have the hash they were expected to have."""
 

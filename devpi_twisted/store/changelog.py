@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Generic, NamedTuple, TypeVar
+from typing import Any, Callable, Generic, NamedTuple, Optional, TypeVar
 
-from twisted.internet.defer import DeferredLock
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -19,13 +19,26 @@ _log = Logger()
 CommitListener = Callable[[int, Changes], None]
 
 
-def _encode(value: Any) -> str:
+def encode_value(value: Any) -> str:
+    """The canonical JSON text of a value, as the store keeps it."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _parent_and_name(key: str) -> tuple[str, str]:
     parent, _, name = key.rpartition("/")
     return parent, name
+
+
+class ReadOnlyStore(Exception):
+    """This store only applies commits replicated from a primary."""
+
+
+class Entry(NamedTuple):
+    """One commit as replicated: its serial, timestamp and changes."""
+
+    serial: int
+    timestamp: float
+    changes: Changes
 
 
 class Committed(NamedTuple, Generic[T]):
@@ -65,7 +78,7 @@ class Transaction:
         return sorted(names)
 
     def set(self, key: str, value: Any) -> None:
-        self.changes[key] = _encode(value)
+        self.changes[key] = encode_value(value)
 
     def delete(self, key: str) -> None:
         self.changes[key] = None
@@ -112,6 +125,9 @@ class Store:
         self._clock = clock
         self._lock = DeferredLock()
         self._listeners: list[CommitListener] = []
+        self._waiting: dict[int, list[Deferred[None]]] = {}
+        #: Set on replicas: only L{apply} changes the store.
+        self.read_only = False
         self.serial, self.last_commit_timestamp, self._values = backend.load()
         self._children: dict[str, set[str]] = {}
         for key in self._values:
@@ -136,8 +152,11 @@ class Store:
         """
         Run C{work} on a new transaction once all earlier ones have finished
         and commit what it wrote as one serial, in the writer thread. If
-        C{work} raises or the commit fails, nothing changes.
+        C{work} raises or the commit fails, nothing changes. Raises
+        L{ReadOnlyStore} on a replica.
         """
+        if self.read_only:
+            raise ReadOnlyStore("this server is a replica: changes are made on the primary")
         await self._lock.acquire()
         try:
             txn = Transaction(self)
@@ -163,6 +182,58 @@ class Store:
             self._apply(serial, timestamp, txn.changes)
         return Committed(result, self.serial)
 
+    async def apply(
+        self, entries: list[Entry], after: Callable[[], T] = lambda: None  # type: ignore[assignment,return-value]
+    ) -> Optional[T]:
+        """
+        Commit C{entries} (consecutive serials from a primary, starting at the
+        next serial) with their own serials and timestamps, in the writer
+        thread, all or none; then run C{after} there and return its result
+        (None if it failed: that is logged).
+        """
+        await self._lock.acquire()
+        try:
+            if not entries or entries[0].serial != self.serial + 1:
+                first = entries[0].serial if entries else None
+                raise ValueError(f"replicated serial {first} does not follow {self.serial}")
+
+            def commit() -> Optional[T]:
+                self._backend.commit_many(entries)
+                try:
+                    return after()
+                except Exception:
+                    _log.failure("after-apply effect failed")
+                    return None
+
+            result = await self._run(commit)
+            for entry in entries:
+                self._apply(entry.serial, entry.timestamp, entry.changes)
+            return result
+        finally:
+            self._lock.release()
+
+    def entries(self, since: int, limit: int) -> list[tuple[int, float, str]]:
+        """Up to C{limit} committed entries from C{since} on, as stored; blocks."""
+        return self._backend.entries(since, limit)
+
+    def reached(self, serial: int) -> Deferred[None]:
+        """Fires once the store is at C{serial} or beyond (cancellable)."""
+        if self.serial >= serial:
+            d: Deferred[None] = Deferred()
+            d.callback(None)
+            return d
+
+        def cancel(d: Deferred[None]) -> None:
+            waiting = self._waiting.get(serial, [])
+            if d in waiting:
+                waiting.remove(d)
+                if not waiting:
+                    del self._waiting[serial]
+
+        d = Deferred(cancel)
+        self._waiting.setdefault(serial, []).append(d)
+        return d
+
     def _apply(self, serial: int, timestamp: float, changes: Changes) -> None:
         for key, text in changes.items():
             parent, name = _parent_and_name(key)
@@ -178,6 +249,8 @@ class Store:
                 self._children.setdefault(parent, set()).add(name)
         self.serial = serial
         self.last_commit_timestamp = timestamp
+        for waiter in self._waiting.pop(serial, ()):
+            waiter.callback(None)
         for listener in list(self._listeners):
             try:
                 listener(serial, changes)

@@ -30,6 +30,12 @@ class IChangelogBackend(Interface):
         changelog entry and the new values are durable, or neither is.
         """
 
+    def commit_many(entries: list) -> None:
+        """
+        Record consecutive commits, each an C{(serial, timestamp, changes)}
+        entry, atomically as a whole: all of them are durable, or none.
+        """
+
     def entries(since: int, limit: int) -> list[tuple[int, float, str]]:
         """Up to C{limit} changelog entries from C{since} on: (serial, timestamp, JSON)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from json import dumps
-from typing import Optional
+from typing import Optional, Sequence
 
 from zope.interface import implementer
 
@@ -39,10 +39,15 @@ def encode_changes(changes: Changes) -> str:
 
 @implementer(IChangelogBackend)
 class SQLiteBackend:
-    """Changelog and current values in one SQLite database."""
+    """
+    Changelog and current values in one SQLite database. Each commit is
+    fsynced unless not C{durable} (a replica: a power cut may lose its last
+    commits, never corrupt it, and the primary sends them again).
+    """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, durable: bool = True) -> None:
         self._path = path
+        self._synchronous = "FULL" if durable else "NORMAL"
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -56,7 +61,7 @@ class SQLiteBackend:
                 self._path, isolation_level=None, check_same_thread=False
             )
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
             db.execute("PRAGMA busy_timeout=10000")
             self._local.db = db
             with self._lock:
@@ -78,27 +83,32 @@ class SQLiteBackend:
         return row[0], row[1], values
 
     def commit(self, serial: int, timestamp: float, changes: Changes) -> None:
+        self.commit_many([(serial, timestamp, changes)])
+
+    def commit_many(self, entries: Sequence[tuple[int, float, Changes]]) -> None:
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
             (last,) = db.execute("SELECT max(serial) FROM changelog").fetchone()
             expected = -1 if last is None else last
-            if serial != expected + 1:
-                raise SerialConflict(
-                    f"commit {serial} does not follow the stored serial {expected}"
-                )
-            db.execute(
-                "INSERT INTO changelog (serial, timestamp, changes) VALUES (?, ?, ?)",
-                (serial, timestamp, encode_changes(changes)),
-            )
-            for key, value in changes.items():
-                if value is None:
-                    db.execute("DELETE FROM kv WHERE key = ?", (key,))
-                else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO kv (key, serial, value) VALUES (?, ?, ?)",
-                        (key, serial, value),
+            for serial, timestamp, changes in entries:
+                if serial != expected + 1:
+                    raise SerialConflict(
+                        f"commit {serial} does not follow the stored serial {expected}"
                     )
+                expected = serial
+                db.execute(
+                    "INSERT INTO changelog (serial, timestamp, changes) VALUES (?, ?, ?)",
+                    (serial, timestamp, encode_changes(changes)),
+                )
+                for key, value in changes.items():
+                    if value is None:
+                        db.execute("DELETE FROM kv WHERE key = ?", (key,))
+                    else:
+                        db.execute(
+                            "INSERT OR REPLACE INTO kv (key, serial, value) VALUES (?, ?, ?)",
+                            (key, serial, value),
+                        )
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:

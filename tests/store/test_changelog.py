@@ -12,7 +12,7 @@ from twisted.internet.task import Clock
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
 
-from devpi_twisted.store.changelog import Committed, Store, Transaction
+from devpi_twisted.store.changelog import Committed, Entry, ReadOnlyStore, Store, Transaction
 from devpi_twisted.store.interface import Changes
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.threads import pool_runner
@@ -42,6 +42,13 @@ class FlakyBackend:
             raise BackendFailure(f"commit {serial} failed")
         self.backend.commit(serial, timestamp, changes)
         self.commits.append(serial)
+
+    def commit_many(self, entries: list[tuple[int, float, Changes]]) -> None:
+        if self.fail_next_commit:
+            self.fail_next_commit = False
+            raise BackendFailure(f"commits {[e[0] for e in entries]} failed")
+        self.backend.commit_many(entries)
+        self.commits.extend(e[0] for e in entries)
 
     def entries(self, since: int, limit: int) -> list[tuple[int, float, str]]:
         return self.backend.entries(since, limit)
@@ -508,3 +515,67 @@ class ConcurrencyTests(StoreTestMixin, TestCase):
             self.assertEqual(reopened.load()[0], count)
 
         return gatherResults(ds).addCallback(check)
+
+
+class ReplicatedTests(StoreTestMixin, TestCase):
+    """A replica's store: commits arrive with the primary's serials and timestamps."""
+
+    def setUp(self) -> None:
+        self.store, self.backend = self.make_store()
+
+    def apply(self, entries: list[Entry], after: Callable[[], Any] = lambda: None) -> Any:
+        return self.successResultOf(Deferred.fromCoroutine(self.store.apply(entries, after)))
+
+    def test_entries_keep_their_serials_and_timestamps(self) -> None:
+        seen: list[int] = []
+        self.store.subscribe(lambda serial, changes: seen.append(serial))
+        result = self.apply(
+            [Entry(0, 10.5, {"a/x": '{"n":1}'}), Entry(1, 11.25, {"a/x": None, "a/y": "2"})],
+            lambda: "after",
+        )
+        self.assertEqual(result, "after")
+        self.assertEqual((self.store.serial, self.store.last_commit_timestamp), (1, 11.25))
+        self.assertEqual((self.store.get("a/x"), self.store.get("a/y")), (None, 2))
+        self.assertEqual(seen, [0, 1])
+        self.assertEqual(
+            [(s, t) for s, t, _ in self.backend.entries(0, 10)], [(0, 10.5), (1, 11.25)]
+        )
+
+    def test_gap_or_repeat_is_refused(self) -> None:
+        self.apply([Entry(0, 1.0, {"k": "1"})])
+        for first in (0, 2):
+            with self.subTest(first=first):
+                d = Deferred.fromCoroutine(self.store.apply([Entry(first, 2.0, {"k": "2"})]))
+                self.failureResultOf(d, ValueError)
+        self.assertEqual((self.store.serial, self.store.get("k")), (0, 1))
+
+    def test_failed_batch_applies_nothing(self) -> None:
+        self.backend.fail_next_commit = True
+        d = Deferred.fromCoroutine(
+            self.store.apply([Entry(0, 1.0, {"k": "1"}), Entry(1, 2.0, {"k": "2"})])
+        )
+        self.failureResultOf(d, BackendFailure)
+        self.assertEqual((self.store.serial, self.store.get("k")), (-1, None))
+        self.assertEqual(self.backend.entries(0, 10), [])
+
+    def test_read_only_store_refuses_transactions(self) -> None:
+        self.store.read_only = True
+        self.failureResultOf(transact(self.store, lambda txn: txn.set("k", 1)), ReadOnlyStore)
+        self.apply([Entry(0, 1.0, {"k": "1"})])
+        self.assertEqual(self.store.get("k"), 1)
+
+    def test_reached_fires_at_the_serial(self) -> None:
+        reached = self.store.reached(1)
+        self.assertNoResult(reached)
+        self.apply([Entry(0, 1.0, {"k": "1"})])
+        self.assertNoResult(reached)
+        self.apply([Entry(1, 2.0, {"k": "2"})])
+        self.successResultOf(reached)
+        self.successResultOf(self.store.reached(0))
+
+    def test_cancelled_wait_is_forgotten(self) -> None:
+        reached = self.store.reached(0)
+        reached.cancel()
+        self.failureResultOf(reached)
+        self.apply([Entry(0, 1.0, {"k": "1"})])
+        self.assertEqual(self.store._waiting, {})
