@@ -33,6 +33,8 @@ from twisted.web.http import RESPONSES
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IResponse
 
+from devpi_twisted.metrics import Metrics
+
 T = TypeVar("T")
 
 #: Redirects followed per request before giving up.
@@ -246,8 +248,21 @@ class UpstreamClient:
         rng: random.Random,
         log: Logger,
         user_agent: str,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         self._clock = clock
+        metrics = Metrics() if metrics is None else metrics
+        self._requests = metrics.counter(
+            "devpi_upstream_requests_total",
+            "Upstream fetches (concurrent equal ones as one, after any retries) by outcome:"
+            " ok, not_modified, not_found, error, timeout.",
+            ("outcome",),
+        )
+        self._errors = metrics.counter(
+            "devpi_upstream_errors_total",
+            "Failed upstream attempts (each retry counts) by kind: timeout, connection, http, invalid.",
+            ("kind",),
+        )
         self._http = http
         self._max_retries = max_retries
         self._timeout = timeout
@@ -303,16 +318,19 @@ class UpstreamClient:
             else:
                 waiter.callback(result)
 
-    async def open(self, url: str) -> IResponse:
+    async def open(self, url: str, authorization: Optional[bytes] = None) -> IResponse:
         """
         GET the file at C{url} and return the 200 response unread, for
         streaming. The timeout and retries cover the time until the headers
         arrive. The host's slot stays taken until the body has been delivered,
         so the caller must call C{deliverBody} (to abandon the body, with a
-        protocol that calls C{transport.stopProducing()}).
+        protocol that calls C{transport.stopProducing()}). C{authorization}
+        is sent as the C{Authorization} header.
         """
         target = _target(url)
         headers = self._headers(target, FILE_ACCEPT, None)
+        if authorization is not None:
+            headers.setRawHeaders(b"authorization", [authorization])
         return await self._retrying(target, lambda: self._open_once(target, headers))
 
     async def _fetch(
@@ -338,12 +356,14 @@ class UpstreamClient:
             try:
                 result = await attempt()
             except _Retry as retry:
+                self._errors.inc(_error_kind(retry.error, "connection"))
                 if retries == self._max_retries:
                     error = retry.error
                     if retries:
                         message = f"{error.message} (after {retries + 1} attempts)"
                         error = type(error)(message, error.status)
-                    self._failing(target.host, error)
+                    self._requests.inc("timeout" if isinstance(error, UpstreamTimeout) else "error")
+                    self._failing(target, error, retries + 1)
                     raise error from None
                 if retry.delay is None:
                     delay = self._rng.uniform(0, min(self._max_backoff, self._backoff * 2**retries))
@@ -351,10 +371,17 @@ class UpstreamClient:
                     delay = min(self._max_backoff, retry.delay)
                 retries += 1
                 await deferLater(self._clock, delay)
-            except UpstreamError:
+            except UpstreamNotFound:
+                self._requests.inc("not_found")
+                self._working(target.host)
+                raise
+            except UpstreamError as error:
+                self._errors.inc(_error_kind(error, "invalid"))
+                self._requests.inc("error")
                 self._working(target.host)
                 raise
             else:
+                self._requests.inc("not_modified" if getattr(result, "code", 200) == 304 else "ok")
                 self._working(target.host)
                 return result
 
@@ -438,11 +465,16 @@ class UpstreamClient:
             raise _Retry(UpstreamError(message, code), delay)
         raise UpstreamError(message, code)
 
-    def _failing(self, host: str, error: UpstreamError) -> None:
-        if host not in self._outages:
-            self._outages[host] = self._clock.seconds()
+    def _failing(self, target: _Target, error: UpstreamError, attempts: int) -> None:
+        if target.host not in self._outages:
+            self._outages[target.host] = self._clock.seconds()
             self._log.warn(
-                "upstream {host} is failing: {problem}", host=host, problem=error.message
+                "upstream {host} is failing: {problem}",
+                host=target.host,
+                url=target.url,
+                status=error.status,
+                problem=error.message,
+                attempts=attempts,
             )
 
     def _working(self, host: str) -> None:
@@ -453,6 +485,13 @@ class UpstreamClient:
                 host=host,
                 seconds=self._clock.seconds() - since,
             )
+
+
+def _error_kind(error: UpstreamError, otherwise: str) -> str:
+    """How an attempt failed, as a metric label: timeout, http (a status), else C{otherwise}."""
+    if isinstance(error, UpstreamTimeout):
+        return "timeout"
+    return "http" if error.status is not None else otherwise
 
 
 def _final_url(response: IResponse, default: str) -> str:

@@ -23,14 +23,16 @@ _CHALLENGE = {b"www-authenticate": b'Basic realm="pypi"'}
 
 
 async def authenticate(ctx: WebContext, request: IRequest) -> Authentication:
-    """Who sent C{request}; malformed credentials count as invalid."""
+    """Who sent C{request} (noted on it for the access log); malformed credentials count as invalid."""
     try:
         credentials = credentials_from_headers(
             request.getHeader(b"x-devpi-auth"), request.getHeader(b"authorization")
         )
     except MalformedCredentials as error:
         return Authentication(Identity(), INVALID, str(error))
-    return await ctx.authenticator.authenticate(credentials)
+    auth = await ctx.authenticator.authenticate(credentials)
+    request.username = auth.identity.username  # type: ignore[attr-defined]
+    return auth
 
 
 @contextmanager

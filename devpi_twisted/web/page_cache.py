@@ -10,6 +10,7 @@ from typing import Callable, Hashable, Optional
 
 from twisted.internet.interfaces import IReactorTime
 
+from devpi_twisted.metrics import Metrics
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.interface import Changes
 
@@ -44,8 +45,21 @@ class PageCache:
     pages and all lists. Pages built from mirrors also expire.
     """
 
-    def __init__(self, store: Store, clock: IReactorTime, max_pages: int = 20000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: IReactorTime,
+        max_pages: int = 20000,
+        metrics: Optional[Metrics] = None,
+    ) -> None:
         self._clock = clock
+        metrics = Metrics() if metrics is None else metrics
+        self._hits = metrics.counter(
+            "devpi_page_cache_hits_total", "Simple pages served from the page cache."
+        )
+        self._misses = metrics.counter(
+            "devpi_page_cache_misses_total", "Simple pages rendered for the page cache."
+        )
         self._pages: OrderedDict[Hashable, Page] = OrderedDict()
         self._project_of: dict[Hashable, Optional[str]] = {}
         self._keys_by_project: dict[Optional[str], set[Hashable]] = {}
@@ -54,6 +68,12 @@ class PageCache:
 
     def peek(self, key: Hashable) -> Optional[Page]:
         """The cached page for C{key}, if there is one that has not expired."""
+        page = self._fresh(key)
+        if page is not None:
+            self._hits.inc()
+        return page
+
+    def _fresh(self, key: Hashable) -> Optional[Page]:
         page = self._pages.get(key)
         if page is not None and page.fresh_until is not None:
             if page.fresh_until <= self._clock.seconds():
@@ -70,8 +90,11 @@ class PageCache:
         headers: Callable[[], tuple[tuple[bytes, bytes], ...]] = tuple,
     ) -> Page:
         """The cached page for C{key}, rendering it with C{render} when missing or expired."""
-        page = self.peek(key)
-        if page is None or page.stale != stale:
+        page = self._fresh(key)
+        if page is not None and page.stale == stale:
+            self._hits.inc()
+        else:
+            self._misses.inc()
             body = render()
             page = Page(body, make_etag(body), fresh_until, stale, headers())
             self._drop(key)

@@ -1,13 +1,19 @@
-"""The twisted.web site: a request that refuses bodies above a size limit."""
+"""The twisted.web site: requests that refuse bodies above a size limit, an access log, request metrics."""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from twisted.logger import Logger
 from twisted.web import server
 from twisted.web.resource import IResource
 
+from devpi_twisted.metrics import Metrics
+from devpi_twisted.web.access_log import ACCESS_LINE, UNROUTED, access_fields, method_label
 from devpi_twisted.web.replies import error_reply
+
+#: Upper bounds (seconds) of the request duration histogram's buckets.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class LimitedRequest(server.Request):
@@ -19,11 +25,17 @@ class LimitedRequest(server.Request):
 
     _body_size = 0
     _too_large = False
+    #: the route that took the request (see L{RoutedKlein}), for the metrics
+    route = UNROUTED
+    #: the authenticated user, for the access log
+    username: Optional[str] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # uploads are parsed as a stream by the upload route, never into memory
         kwargs["parsePOSTFormSubmission"] = False
         super().__init__(*args, **kwargs)
+        #: when the request line arrived, on the site's clock
+        self.started: float = self.channel.site.reactor.seconds()
 
     def _limit(self) -> int:
         return self.channel.site.max_body_size  # type: ignore[no-any-return]
@@ -51,10 +63,45 @@ class LimitedRequest(server.Request):
 
 
 class DevpiSite(server.Site):
-    """A site serving C{resource} with a request body size limit."""
+    """
+    A site serving C{resource} with a request body size limit; each finished
+    request is one event on C{access_log} and counted in C{metrics}.
+    """
 
     requestFactory = LimitedRequest
 
-    def __init__(self, resource: IResource, max_body_size: int) -> None:
-        super().__init__(resource)
+    def __init__(
+        self,
+        resource: IResource,
+        max_body_size: int,
+        metrics: Optional[Metrics] = None,
+        access_log: Optional[Logger] = None,
+        reactor: Any = None,
+    ) -> None:
+        super().__init__(resource, reactor=reactor)
         self.max_body_size = max_body_size
+        metrics = Metrics() if metrics is None else metrics
+        if access_log is None:
+            access_log = Logger(namespace="devpi_twisted.access")
+        self._access_log = access_log
+        self._requests = metrics.counter(
+            "devpi_requests_total",
+            "HTTP requests answered, by route, method and status.",
+            ("route", "method", "status"),
+        )
+        self._durations = metrics.histogram(
+            "devpi_request_duration_seconds",
+            "Seconds from the request line to the last byte of the reply, by route.",
+            DURATION_BUCKETS,
+            ("route",),
+        )
+
+    def log(self, request: LimitedRequest) -> None:  # type: ignore[override]
+        """Log and count a finished request (instead of twisted's combined log line)."""
+        duration = max(0.0, self.reactor.seconds() - request.started)
+        route = request.route
+        self._requests.inc(route, method_label(request.method), request.code)
+        self._durations.observe(duration, route)
+        fields = access_fields(request, duration)
+        # the line is made with str.format: twisted's formatting of log_format costs more
+        self._access_log.info("{log_text}", log_text=ACCESS_LINE.format_map(fields), **fields)

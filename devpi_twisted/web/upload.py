@@ -6,6 +6,7 @@ from html import escape
 from typing import Any, Callable, Optional
 
 from klein import Klein
+from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.auth.credentials import Authentication
@@ -24,6 +25,7 @@ from devpi_twisted.web.replies import HTML, HTTPError, body_reply, status_of
 from devpi_twisted.web.transactions import commit
 
 _HASH_FIELDS = {"md5_digest": "md5", "sha256_digest": "sha256", "blake2_256_digest": "blake2_256"}
+_log = Logger()
 
 
 def reason_reply(request: IRequest, status: int, message: str) -> bytes:
@@ -150,6 +152,7 @@ class Uploads:
         finally:
             # the METADATA blob is not part of the form: throw it away unless published
             await self._ctx.io(lambda: [extra.abort() for extra in writers[1:]])
+        _log_upload(who, username, indexname, meta["name"], meta["version"], blob, outcome.identical)
         config = self._ctx.store.get(keys.index(username, indexname)) or {}
         if outcome.identical and not config.get("volatile", True):
             return reason_reply(request, 200, "Upload of identical file to non volatile index.")
@@ -195,14 +198,37 @@ class Uploads:
         sha256 = await self._ctx.io(writer.finish)
         await self._ctx.io(lambda: docs.check_doc_zip(writer.temp_path))
         blob, writers = await self._ctx.io(lambda: self._stored(writer, sha256, filename, None))
-        await self._store(
+        outcome = await self._store(
             request,
             lambda txn: releases.add_doczip(
                 txn, username, indexname, name, version, blob, who, self._ctx.clock.seconds()
             ),
             writers,
         )
+        _log_upload(who, username, indexname, name, version, blob, outcome.identical)
         return reason_reply(request, 200, "OK")
+
+
+def _log_upload(
+    who: Optional[str],
+    username: str,
+    indexname: str,
+    project: str,
+    version: Optional[str],
+    blob: StoredBlob,
+    identical: bool,
+) -> None:
+    """Log a stored upload as one event with its fields."""
+    _log.info(
+        "{user} uploaded {filename} ({size} bytes) to {index}",
+        user=who or "-",
+        index=f"{username}/{indexname}",
+        project=project,
+        version=version,
+        filename=blob.filename,
+        size=blob.size,
+        identical=identical,
+    )
 
 
 def add_routes(app: Klein, ctx: WebContext) -> None:
