@@ -34,10 +34,21 @@ class ServerDir:
     path: str
     uuid: str
     lock: IO[bytes]
+    #: On a replica: the uuid of the primary it was initialised from.
+    primary_uuid: Optional[str] = None
 
     def join(self, *names: str) -> str:
         """A path inside the server directory."""
         return os.path.join(self.path, *names)
+
+    def remember_primary(self, primary_uuid: str) -> None:
+        """Record that this (replica's) directory follows primary C{primary_uuid}."""
+        nodeinfo = self.join(NODEINFO)
+        with open(nodeinfo, "rb") as f:
+            info = json.load(f)
+        info["primary_uuid"] = primary_uuid
+        _write_atomically(nodeinfo, json.dumps(info).encode())
+        self.primary_uuid = primary_uuid
 
     def close(self) -> None:
         """Release the lock."""
@@ -116,7 +127,8 @@ def open_serverdir(path: str) -> ServerDir:
     except BaseException:
         lock.close()
         raise
-    return ServerDir(path, info["uuid"], lock)
+    primary = info.get("primary_uuid")
+    return ServerDir(path, info["uuid"], lock, primary if isinstance(primary, str) else None)
 
 
 def read_secret(path: str, create: bool) -> bytes:

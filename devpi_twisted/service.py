@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from typing import Any, Optional
 
 from twisted.application.service import MultiService, Service
@@ -18,13 +19,17 @@ from twisted.logger import (
     globalLogPublisher,
 )
 from twisted.python.threadpool import ThreadPool
+from twisted.web.client import Agent, HTTPConnectionPool
+from treq.client import HTTPClient
 from twisted.web.server import Site
 
 from devpi_twisted import __version__
 from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
+from devpi_twisted.auth.replicas import ReplicaTokens
 from devpi_twisted.auth.tokens import TokenSigner
 from devpi_twisted.auth.verified import VerifiedPasswords
+from devpi_twisted.metrics import Metrics
 from devpi_twisted.mirror.files import MirrorFiles
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.projects import MirrorProjects
@@ -32,6 +37,14 @@ from devpi_twisted.mirror.upstream import PooledHTTPClient, UpstreamClient, make
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.options import Options
+from devpi_twisted.replication.blobs import BlobFetcher
+from devpi_twisted.replication.feed import ReplicaFeeds
+from devpi_twisted.replication.follower import Follower
+from devpi_twisted.replication.forward import Forwarder, ReplicaGate
+from devpi_twisted.replication.gauges import watch_feeds, watch_replica
+from devpi_twisted.replication.mirror import PrimaryMirrorPages
+from devpi_twisted.replication.replica import Replica
+from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.serverdir import (
     BLOBS,
     MIRROR_LISTS,
@@ -45,7 +58,7 @@ from devpi_twisted.serverdir import (
 from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
-from devpi_twisted.threads import pool_runner
+from devpi_twisted.threads import Runner, pool_runner
 from devpi_twisted.web.app import make_resource
 from devpi_twisted.web.context import ServerInfo, WebContext
 from devpi_twisted.web.site import DevpiSite
@@ -122,6 +135,75 @@ class WebService(Service):
         return self._port.stopListening()
 
 
+def replicate(
+    options: Options,
+    serverdir: ServerDir,
+    store: Store,
+    blobs: FileBlobStore,
+    tokens: ReplicaTokens,
+    io: Runner,
+    reactor: Any,
+    log: Logger,
+    metrics: Metrics,
+    parent: MultiService,
+) -> tuple[Replica, UpstreamClient]:
+    """
+    The replica side (its store follows the primary, writes are relayed
+    there) and the client its mirrors use to ask the primary.
+    """
+    store.read_only = True
+    primary_url = options["primary-url"]
+    status = ReplicaStatus(primary_url, reactor.seconds(), serverdir.primary_uuid)
+    user_agent = f"devpi-twisted/{__version__} replica {serverdir.uuid}"
+    http = make_http_client(reactor, pool_size=8)
+    UpstreamService(http).setServiceParent(parent)
+    client = UpstreamClient(
+        reactor,
+        http,
+        max_retries=options["upstream-max-retries"],
+        timeout=options["request-timeout"],
+        rng=random.Random(),
+        log=log,
+        user_agent=user_agent,
+        metrics=metrics,
+    )
+    fetcher = BlobFetcher(
+        blobs, client, lambda: b"Bearer " + tokens.issue(serverdir.uuid).encode(), status, io, reactor, log
+    )
+    relay_pool = HTTPConnectionPool(reactor, persistent=True)
+    stream_pool = HTTPConnectionPool(reactor, persistent=False)
+    for pool in (relay_pool, stream_pool):
+        UpstreamService(PooledHTTPClient(Agent(reactor, pool=pool), pool)).setServiceParent(parent)
+    forwarder = Forwarder(
+        HTTPClient(Agent(reactor, pool=relay_pool)),
+        store,
+        status,
+        serverdir.uuid,
+        options["outside-url"],
+        reactor,
+        options["proxy-timeout"],
+        log,
+    )
+    follower = Follower(
+        store,
+        blobs,
+        fetcher.want,
+        HTTPClient(Agent(reactor, pool=stream_pool)),
+        tokens,
+        serverdir.uuid,
+        options["outside-url"],
+        status,
+        serverdir.remember_primary,
+        io,
+        reactor,
+        random.Random(),
+        log,
+    )
+    fetcher.setServiceParent(parent)
+    follower.setServiceParent(parent)
+    return Replica(status, fetcher, forwarder), client
+
+
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     """
     Open (or create) the server directory and build the server's services.
@@ -129,13 +211,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     """
     if reactor is None:
         from twisted.internet import reactor
-    log = Logger(
-        namespace="devpi_twisted",
-        observer=FilteringLogObserver(
-            globalLogPublisher,
-            [LogLevelFilterPredicate(LogLevel.levelWithName(options["log-level"]))],
-        ),
+    observer = FilteringLogObserver(
+        globalLogPublisher,
+        [LogLevelFilterPredicate(LogLevel.levelWithName(options["log-level"]))],
     )
+    log = Logger(namespace="devpi_twisted", observer=observer)
+    metrics = Metrics()
     serverdir = open_serverdir(options["serverdir"])
     try:
         secret = read_secret(
@@ -147,15 +228,18 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         raise
     writer = ThreadPool(minthreads=1, maxthreads=1, name="devpi-store-writer")
     store = Store(
-        SQLiteBackend(serverdir.join(STORE)), pool_runner(reactor, writer), reactor
+        SQLiteBackend(serverdir.join(STORE), durable=options["role"] != "replica"),
+        pool_runner(reactor, writer),
+        reactor,
     )
     hasher = PasswordHasher(pool_runner(reactor, reactor.getThreadPool()))
-    if store.serial < 0:
+    role = options["role"]
+    if store.serial < 0 and role != "replica":
         pwhash = hasher.hash_now(options["root-passwd"])
         store.transact_now(lambda txn: bootstrap(txn, pwhash, time.time()))
     info = ServerInfo(
         uuid=serverdir.uuid,
-        role="standalone",
+        role=role,
         serverdir=serverdir.path,
         host=options["host"],
         port=options["port"],
@@ -175,8 +259,30 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         rng=random.Random(),
         log=log,
         user_agent=f"devpi-twisted/{__version__}",
+        metrics=metrics,
     )
-    mirror_pages = MirrorPages(
+    top = MultiService()
+    store_service = StoreService(store, writer, serverdir)
+    store_service.setName("store")
+    store_service.setServiceParent(top)
+    UpstreamService(http).setServiceParent(top)
+    replica_tokens = ReplicaTokens(secret, reactor) if role != "standalone" else None
+    feeds: Optional[ReplicaFeeds] = None
+    replica: Optional[Replica] = None
+    list_url = None
+    if role == "primary":
+        feeds = ReplicaFeeds(store, io, reactor, options["replication-heartbeat"], log)
+        feeds.setServiceParent(top)
+        watch_feeds(metrics, feeds)
+    elif role == "replica":
+        assert replica_tokens is not None
+        replica, client = replicate(
+            options, serverdir, store, blobs, replica_tokens, io, reactor, log, metrics, top
+        )
+        watch_replica(metrics, replica.status, store, reactor)
+        primary_url = options["primary-url"]
+        list_url = lambda name, config: f"{primary_url}{name}/+simple/"  # noqa: E731
+    mirror_pages = (MirrorPages if replica is None else partial(PrimaryMirrorPages, options["primary-url"]))(
         store,
         client,
         reactor,
@@ -209,15 +315,23 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             options["mirror-cache-expiry"],
             offline,
             log,
+            **({} if list_url is None else {"list_url": list_url}),
         ),
+        metrics=metrics,
+        replica_tokens=replica_tokens,
+        feeds=feeds,
+        replica=replica,
     )
-    site = DevpiSite(make_resource(ctx), options["max-request-body-size"])
+    resource = make_resource(ctx)
+    if replica is not None:
+        resource = ReplicaGate(resource, replica.forwarder)
+    site = DevpiSite(
+        resource,
+        options["max-request-body-size"],
+        metrics,
+        Logger(namespace="devpi_twisted.access", observer=observer),
+    )
     site.displayTracebacks = False
-    top = MultiService()
-    store_service = StoreService(store, writer, serverdir)
-    store_service.setName("store")
-    store_service.setServiceParent(top)
-    UpstreamService(http).setServiceParent(top)
     endpoint = serverFromString(reactor, options.endpoint_description())
     web = WebService(endpoint, site, info, log)
     web.setName("web")

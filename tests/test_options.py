@@ -174,3 +174,33 @@ class EndpointTests(TestCase):
         options = parsed(environ={"DEVPI_TWISTED_LISTEN": "tcp:0:interface=127.0.0.1"})
         self.assertEqual(options.endpoint_description(), "tcp:0:interface=127.0.0.1")
         self.assertEqual(self.listening_interface(options.endpoint_description()), (0, "127.0.0.1"))
+
+
+class RoleTests(TestCase):
+    def assertUsageError(self, *args: str, words: str) -> None:
+        with self.assertRaises(usage.UsageError) as caught:
+            parsed(*args)
+        self.assertIn(words, str(caught.exception))
+
+    def test_standalone_unless_told(self) -> None:
+        self.assertEqual(parsed()["role"], "standalone")
+        self.assertEqual(parsed("--role", "primary")["role"], "primary")
+
+    def test_primary_url_makes_a_replica(self) -> None:
+        options = parsed("--primary-url", "http://primary:3141", "--secretfile", "/s")
+        self.assertEqual(options["role"], "replica")
+        self.assertEqual(options["primary-url"], "http://primary:3141/")
+
+    def test_replica_needs_primary_url_and_shared_secret(self) -> None:
+        self.assertUsageError("--role", "replica", words="--primary-url")
+        self.assertUsageError("--primary-url", "ftp://x/", "--secretfile", "/s", words="--primary-url")
+        self.assertUsageError("--primary-url", "http://p/", words="--secretfile")
+
+    def test_primary_url_only_for_replicas(self) -> None:
+        self.assertUsageError("--role", "primary", "--primary-url", "http://p/", words="replicas")
+
+    def test_unknown_role(self) -> None:
+        self.assertUsageError("--role", "boss", words="--role must be one of")
+
+    def test_devpi_name_for_primary(self) -> None:
+        self.assertEqual(parsed("--role", "master")["role"], "primary")

@@ -6,15 +6,14 @@ from typing import Any, Optional
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import ResponseDone, ResponseFailed
-from twisted.web.http import PotentialDataLoss
+from twisted.web.client import ResponseFailed
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.dists import filenames, metadata
 from devpi_twisted.dists.errors import DistError
+from devpi_twisted.mirror.bodies import BodyReceiver
 from devpi_twisted.mirror.flights import Flights
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.upstream import (
@@ -65,35 +64,6 @@ def _record(
         ref_blob(txn, blob.core_metadata_sha256, relpath + ".metadata")
     txn.set(keys.file(relpath), entry)
     ref_blob(txn, blob.sha256, relpath)
-
-
-class _Body(Protocol):
-    """Hands each piece of a body to C{received}; C{done} fires at its end, or when L{stop}ped."""
-
-    def __init__(self, received: Any) -> None:
-        self._received = received
-        self.done: Deferred[None] = Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        if not self.done.called:
-            try:
-                self._received(data)
-            except BaseException:
-                self.stop(Failure())
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.done.called:
-            return
-        if reason.check(ResponseDone, PotentialDataLoss):
-            self.done.callback(None)
-        else:
-            self.done.errback(reason)
-
-    def stop(self, reason: Failure) -> None:
-        """Abandon the body (the connection is closed) and fail with C{reason}."""
-        if not self.done.called:
-            self.transport.stopProducing()
-            self.done.errback(reason)
 
 
 class MirrorFiles:
@@ -204,7 +174,7 @@ class MirrorFiles:
             held_back = data
             tail = tail.addCallback(lambda _: self._io(lambda: writer.write(data)))
 
-        body = _Body(received)
+        body = BodyReceiver(received)
         stalled = UpstreamTimeout(f"upstream {link['url']} sent nothing for {patience:g}s")
         idle = self._clock.callLater(patience, lambda: body.stop(Failure(stalled)))
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -45,8 +45,10 @@ class MirrorProjects:
         default_expiry: float,
         offline: bool,
         log: Logger,
+        list_url: Callable[[str, dict[str, Any]], str] = lambda name, config: mirrors.upstream_url(config),
     ) -> None:
         self._store = store
+        self._list_url = list_url
         self._client = client
         self._clock = clock
         self._io = io
@@ -89,7 +91,7 @@ class MirrorProjects:
 
     async def _refresh(self, name: str, config: dict[str, Any], listing: _Listing) -> None:
         try:
-            fetched = await self._client.fetch(mirrors.upstream_url(config), ACCEPT, listing.etag)
+            fetched = await self._client.fetch(self._list_url(name, config), ACCEPT, listing.etag)
             if fetched.code == 200:
                 content_type = (fetched.headers.getRawHeaders(b"content-type") or [b""])[0]
                 listing.names = await self._io(

@@ -11,18 +11,22 @@ from werkzeug.routing import BaseConverter
 
 from devpi_twisted.mirror.upstream import UpstreamError, UpstreamTimeout
 from devpi_twisted.model import errors
+from devpi_twisted.store.changelog import ReadOnlyStore
 from devpi_twisted.web import (
     api,
     docs,
     files,
     indexes,
     login,
+    metrics,
     projects,
+    replication,
     simple,
     toxresults,
     upload,
     users,
 )
+from devpi_twisted.web.access_log import RoutedKlein
 from devpi_twisted.web.simple import SimplePages
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.headers import DevpiHeaders
@@ -38,9 +42,9 @@ class NameConverter(BaseConverter):
 
 def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
     """The klein app serving devpi's protocols from C{ctx}."""
-    app = Klein()
+    app = RoutedKlein()
     app.url_map.converters["name"] = NameConverter
-    for module in (api, login, users, files, toxresults, upload, docs):
+    for module in (api, login, users, files, toxresults, upload, docs, metrics, replication):
         module.add_routes(app, ctx)
     for paged in (indexes, simple, projects):
         paged.add_routes(app, ctx, pages)
@@ -57,6 +61,10 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
         error = failure.value
         status = 504 if isinstance(error, UpstreamTimeout) else 502
         return error_reply(request, status, error.message)
+
+    @app.handle_errors(ReadOnlyStore)
+    def read_only(request: IRequest, failure: Failure) -> bytes:
+        return error_reply(request, 503, str(failure.value))
 
     @app.handle_errors(errors.ModelError)
     def model_error(request: IRequest, failure: Failure) -> bytes:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
 
 from twisted.internet.interfaces import IReactorTime
 
 from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
+from devpi_twisted.metrics import Metrics
 from devpi_twisted.mirror.files import MirrorFiles
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.projects import MirrorProjects
@@ -17,6 +18,11 @@ from devpi_twisted.model.acl import Policy
 from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
+
+if TYPE_CHECKING:  # they import web modules themselves
+    from devpi_twisted.auth.replicas import ReplicaTokens
+    from devpi_twisted.replication.feed import ReplicaFeeds
+    from devpi_twisted.replication.replica import Replica
 
 #: The largest JSON request body the API reads.
 JSON_BODY_LIMIT = 10 * 1024 * 1024
@@ -56,3 +62,11 @@ class WebContext:
     #: Runs blocking file work (parsing uploads, reading archives) off the reactor.
     io: Runner
     json_body_limit: int = JSON_BODY_LIMIT
+    #: The server's metrics, served at C{/+metrics}.
+    metrics: Metrics = field(default_factory=Metrics)
+    #: Checks replicas' bearer tokens (primary) or signs this replica's.
+    replica_tokens: Optional[ReplicaTokens] = None
+    #: The connected replicas' streams, on a primary.
+    feeds: Optional[ReplicaFeeds] = None
+    #: The replica side, on a replica.
+    replica: Optional[Replica] = None

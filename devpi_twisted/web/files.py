@@ -357,7 +357,7 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         path = ctx.blobs.path(sha256)  # FileBlobStore: blobs are files on disk
         return StoredFile(path, relpath, type_, sha256, entry.get("last_modified"))
 
-    def core_metadata(relpath: str) -> IResource:
+    async def core_metadata(relpath: str) -> IResource:
         """PEP 658: C{<file>.metadata} is the METADATA stored with a wheel."""
         of = relpath[: -len(METADATA_SUFFIX)]
         entry = ctx.store.get(keys.file(of))
@@ -366,7 +366,20 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         digest = entry.get("core_metadata_sha256")
         if not digest:
             raise NotFound(f"no metadata found in {of}")
+        await replicated(digest)
         return stored(relpath, digest, entry, METADATA_TYPE)
+
+    def has_core_metadata(relpath: str) -> bool:
+        """Whether C{relpath} is the PEP 658 metadata kept with a stored wheel."""
+        if not relpath.endswith(METADATA_SUFFIX):
+            return False
+        entry = ctx.store.get(keys.file(relpath[: -len(METADATA_SUFFIX)]))
+        return entry is not None and bool(entry.get("core_metadata_sha256"))
+
+    async def replicated(sha256: str) -> None:
+        """On a replica, fetch the blob from the primary if it has not arrived yet."""
+        if ctx.replica is not None:
+            await ctx.replica.blobs.ensure(sha256)
 
     async def from_mirror(request: IRequest, username: str, indexname: str, relpath: str) -> bool:
         """
@@ -400,6 +413,10 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
 
     async def serve(request: IRequest, username: str, indexname: str, relpath: str) -> Any:
         entry = ctx.store.get(keys.file(relpath))
+        if entry is None and ctx.replica is not None and not has_core_metadata(relpath):
+            # not here (yet): the primary serves it, fetching it upstream if it must
+            await ctx.replica.forwarder.relay(request, wait_for_serial=False)
+            return None
         if entry is None:
             try:
                 if await from_mirror(request, username, indexname, relpath):
@@ -408,11 +425,12 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
                 raise HTTPError(504 if isinstance(error, UpstreamTimeout) else 502, error.message)
             entry = ctx.store.get(keys.file(relpath))
         if entry is None and relpath.endswith(METADATA_SUFFIX):
-            return core_metadata(relpath)
+            return await core_metadata(relpath)
         if entry is None:
             raise NotFound(f"no such file: {relpath}")
         if wants_json(request):
             return result_reply(request, "releasefilemeta", file_meta(entry))
+        await replicated(entry["sha256"])
         filename = relpath.rsplit("/", 1)[-1]
         return stored(relpath, entry["sha256"], entry, content_type(filename))
 

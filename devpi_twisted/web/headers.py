@@ -8,6 +8,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET
 
+from devpi_twisted.web.access_log import CACHED_SIMPLE_PAGE
 from devpi_twisted.web.context import WebContext
 
 
@@ -41,9 +42,15 @@ class DevpiHeaders(Resource):
     def render(self, request: IRequest) -> object:
         for name, value in self._fixed:
             request.setHeader(name, value)
+        if self._ctx.replica is not None:
+            primary = (self._ctx.replica.status.primary_uuid or "").encode("ascii")
+            request.setHeader(b"x-devpi-primary-uuid", primary)
+            request.setHeader(b"x-devpi-master-uuid", primary)
         serial = str(self._ctx.store.serial).encode("ascii")
         request.setHeader(b"x-devpi-serial", serial)
         reply = self._shortcut(request)
+        if reply is not None:
+            request.route = CACHED_SIMPLE_PAGE  # type: ignore[attr-defined]
         if reply is not None and request.code == 304:
             # finished here: returning b"" would make twisted add Content-Length: 0
             request.finish()

@@ -52,7 +52,7 @@ class SimplePages:
 
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
-        self._cache = PageCache(ctx.store, ctx.clock)
+        self._cache = PageCache(ctx.store, ctx.clock, metrics=ctx.metrics)
         self._media_types: dict[Optional[bytes], str] = {}
 
     def _choose(self, accept: Optional[bytes]) -> str:
@@ -200,6 +200,8 @@ class SimplePages:
         as_json = media == SIMPLE_JSON
         prefix = self._prefix(request, relative)
         fresh_until, stale, failures = await self._refresh_mirrors(name, project)
+        # the refresh may have committed: replicas wait for the serial the page shows
+        request.setHeader(b"x-devpi-serial", str(self._ctx.store.serial).encode("ascii"))
 
         def render() -> bytes:
             links = project_links(self._ctx.store, name, project)

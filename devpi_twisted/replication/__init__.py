@@ -1,0 +1,1 @@
+"""Replication: the primary feeds its changelog to replicas, which follow it."""

@@ -1,0 +1,86 @@
+"""The primary's replication endpoints: the changelog stream and blobs by sha256, for replicas only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klein import Klein
+from twisted.web.iweb import IRequest
+
+from devpi_twisted.auth.replicas import InvalidReplicaToken
+from devpi_twisted.replication.feed import FeedStatus
+from devpi_twisted.replication.frames import CONTENT_TYPE
+from devpi_twisted.store.blobs import is_digest
+from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.files import StoredFile
+from devpi_twisted.web.replies import HTTPError
+
+_CHALLENGE = {b"www-authenticate": b'Bearer realm="devpi-replication"'}
+
+
+def add_routes(app: Klein, ctx: WebContext) -> None:
+    """Register C{+changelog/stream} and C{+blobs/<sha256>} on C{app}."""
+
+    def replica_uuid(request: IRequest) -> str:
+        """The uuid of the replica sending C{request}; 401/403 for anyone else."""
+        if ctx.feeds is None or ctx.replica_tokens is None:
+            raise HTTPError(403, "replication is off: start the primary with --role primary")
+        scheme, _, token = (request.getHeader(b"authorization") or b"").partition(b" ")
+        if scheme.lower() != b"bearer" or not token:
+            raise HTTPError(401, "replicas authenticate with a bearer token", _CHALLENGE)
+        try:
+            return ctx.replica_tokens.check(token.decode("ascii"))
+        except (InvalidReplicaToken, UnicodeDecodeError) as error:
+            raise HTTPError(403, str(error))
+
+    def header(request: IRequest, name: bytes, default: str) -> str:
+        return (request.getHeader(name) or default.encode()).decode("ascii", "replace")
+
+    @app.route("/+changelog/stream", methods=["GET"])
+    async def stream(request: IRequest) -> Any:
+        uuid = replica_uuid(request)
+        assert ctx.feeds is not None
+        expected = header(request, b"x-devpi-expected-primary-uuid", "")
+        if expected and expected != ctx.info.uuid:
+            raise HTTPError(409, f"this is primary {ctx.info.uuid}, the replica follows {expected}")
+        try:
+            serial = int(header(request, b"x-devpi-replica-serial", "-1"))
+            timestamp = float(header(request, b"x-devpi-replica-timestamp", "0"))
+        except ValueError:
+            raise HTTPError(400, "X-Devpi-Replica-Serial and -Timestamp must be numbers")
+        if serial > ctx.store.serial:
+            raise HTTPError(
+                409,
+                f"the replica is at serial {serial}, this primary only at {ctx.store.serial}:"
+                " the primary's store is older than the replica's (restored from a backup?)",
+            )
+        if serial >= 0:
+            rows = await ctx.io(lambda: ctx.store.entries(serial, 1))
+            if not rows or rows[0][1] != timestamp:
+                raise HTTPError(
+                    409,
+                    f"serial {serial} of the replica is not this primary's serial {serial}:"
+                    " their histories differ (the primary's store was restored from a backup?)",
+                )
+        request.setHeader(b"content-type", CONTENT_TYPE)
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"x-accel-buffering", b"no")
+        request.setHeader(b"x-devpi-heartbeat", repr(ctx.feeds.heartbeat).encode())
+        address = request.getClientAddress()
+        status = FeedStatus(
+            remote_ip=getattr(address, "host", "?"),
+            outside_url=header(request, b"x-devpi-replica-outside-url", "") or None,
+            connected_at=ctx.clock.seconds(),
+            since=serial + 1,
+            sent_serial=serial,
+            paused=False,
+        )
+        await ctx.feeds.connect(uuid, request, serial + 1, status)
+        return None
+
+    @app.route("/+blobs/<string:sha256>", methods=["GET", "HEAD"])
+    def blob(request: IRequest, sha256: str) -> Any:
+        replica_uuid(request)
+        if not is_digest(sha256) or not ctx.blobs.exists(sha256):
+            raise HTTPError(404, f"no blob {sha256}")
+        return StoredFile(ctx.blobs.path(sha256), f"+blobs/{sha256}", "application/octet-stream", sha256, None)
