@@ -67,6 +67,11 @@ _DEFAULTS: dict[str, Callable[[str], dict[str, Any]]] = {
 _OPTIONAL = {STAGE: _COMMON_OPTIONAL, MIRROR: _COMMON_OPTIONAL + _MIRROR_OPTIONAL}
 
 
+def config_keys(kind: str) -> frozenset[str]:
+    """Every key an index config of type C{kind} (C{stage} or C{mirror}) may hold."""
+    return frozenset(_DEFAULTS[kind]("")) | frozenset(_OPTIONAL[kind])
+
+
 def _as_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value

@@ -1,0 +1,5 @@
+"""The error of a dump that cannot be read, imported or written."""
+
+
+class DumpError(Exception):
+    """Bad input or a failed step; C{str()} names the file or key at fault."""
