@@ -154,9 +154,11 @@ class ReplicaGate(Resource):
         if request.method in _READS:
             return self._wrapped.render(request)
         request.route = RELAYED_WRITE  # type: ignore[attr-defined]
+        gone: list[bool] = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
         relaying: Deferred[None] = ensureDeferred(self._forwarder.relay(request, wait_for_serial=True))
         relaying.addErrback(lambda failure: self._failed(request, failure))
-        relaying.addCallback(lambda _: None if request.finished or request._disconnected else request.finish())
+        relaying.addCallback(lambda _: None if gone or request.finished else request.finish())
         return NOT_DONE_YET
 
     def _failed(self, request: IRequest, failure: Any) -> None:
