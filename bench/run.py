@@ -3,6 +3,7 @@
 Benchmark devpi-twisted against devpi-server 6.20.3, side by side in one run.
 
     python3 bench/run.py simple|upload|mirror|all [options]
+    python3 bench/run.py replication [options]   (bench/replication.py)
 
 simple: a 3-level index chain bench/base -> bench/mid -> bench/top on each
         server, a package with versions spread over it (uploaded with twine),
@@ -1826,6 +1827,10 @@ def preflight(command: str, cfg: Config) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["replication"]:
+        import replication  # bench/replication.py, with options of its own
+
+        return replication.main(argv[1:])
     command, cfg = parse_args(argv)
     preflight(command, cfg)
     signal.signal(signal.SIGTERM, _raise_exit)
