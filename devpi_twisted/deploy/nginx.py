@@ -59,7 +59,7 @@ server {{
     proxy_set_header Connection "";
     proxy_set_header Host $http_host;
     # the server builds its absolute URLs from X-Outside-Url (unless --outside-url is given)
-    proxy_set_header X-Outside-Url $scheme://$host:$server_port;
+    proxy_set_header X-Outside-Url $scheme://$http_host;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto $scheme;
     proxy_set_header X-Real-IP $remote_addr;

@@ -23,7 +23,7 @@ class RenderTests(TestCase):
 
     def test_passes_outside_url(self) -> None:
         self.assertIn(
-            "proxy_set_header X-Outside-Url $scheme://$host:$server_port;",
+            "proxy_set_header X-Outside-Url $scheme://$http_host;",
             directives(nginx.render(sample())),
         )
 
