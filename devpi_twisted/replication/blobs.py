@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -20,6 +20,8 @@ from devpi_twisted.threads import Runner
 
 #: How many blobs are fetched at once in the background.
 CONCURRENCY = 4
+#: Blobs up to this size are held in memory and written in one go.
+SPOOL_LIMIT = 1024 * 1024
 #: A failed background fetch is retried after this many seconds, doubling up to MAX_RETRY_DELAY.
 RETRY_DELAY = 5.0
 MAX_RETRY_DELAY = 600.0
@@ -122,12 +124,38 @@ class BlobFetcher(Service):
             response = await self._client.open(url, self._authorization())
         except UpstreamNotFound:
             raise BlobUnavailable("the primary does not have it")
-        writer: IBlobWriter = await self._io(self._blobs.writer)
+        # small blobs (most) are written in one go: one thread hop, not one per chunk
+        held: list[bytes] = []
+        held_size = 0
+        writer: Optional[IBlobWriter] = None
         tail: Deferred[Any] = succeed(None)
 
+        def write(chunks: list[bytes]) -> IBlobWriter:
+            nonlocal writer
+            if writer is None:
+                writer = self._blobs.writer()
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer
+
         def received(data: bytes) -> None:
-            nonlocal tail
-            tail = tail.addCallback(lambda _: self._io(lambda: writer.write(data)))
+            nonlocal tail, held_size
+            held.append(data)
+            held_size += len(data)
+            if held_size >= SPOOL_LIMIT:
+                chunks = held[:]
+                del held[:]
+                held_size = 0
+                tail = tail.addCallback(lambda _: self._io(lambda: write(chunks)))
+
+        def finish() -> None:
+            nonlocal writer
+            done = write(held)
+            writer = None  # cleaned up here, whatever happens
+            try:
+                done.commit(digest)
+            finally:
+                done.abort()
 
         body = BodyReceiver(received)
         try:
@@ -136,11 +164,12 @@ class BlobFetcher(Service):
                 await body.done
             finally:
                 await tail
-            await self._io(lambda: writer.commit(digest))
+            await self._io(finish)
         except HashMismatch as error:
             raise BlobUnavailable(f"the primary sent other bytes: {error}")
         finally:
-            await self._io(writer.abort)
+            if writer is not None:
+                await self._io(writer.abort)
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
