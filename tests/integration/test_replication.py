@@ -14,6 +14,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from devpi_twisted.auth.replicas import ReplicaTokens
+from devpi_twisted.replication import blobs as replica_blobs
 from tests.dists.archives import make_doc_zip, make_wheel
 from tests.mirror.fake_upstream import FakeFile, FakeUpstream
 from tests.support import Reply, RunningServer, basic_auth, server_options
@@ -179,6 +180,16 @@ class ReplicaServesTests(ReplicationCase):
         self.assertIn("devpi_replication_connected 1\n", metrics)
         metrics = (await primary.request("GET", "/+metrics")).body.decode()
         self.assertIn("devpi_replicas_connected 1\n", metrics)
+
+    async def test_large_blobs_are_streamed_to_disk(self) -> None:
+        self.patch(replica_blobs, "SPOOL_LIMIT", 64)
+        primary = await self.start_primary()
+        wheel = await self.populate(primary)
+        replica = await self.start_replica()
+        await self.in_sync(replica, primary)
+        sha = self.stored_sha256(self.primary_dir, wheel)
+        with open(blob_path((await self.status(replica))["serverdir"], sha), "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), sha)
 
     async def test_commits_are_pushed_at_once(self) -> None:
         primary = await self.start_primary()
