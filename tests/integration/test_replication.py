@@ -7,10 +7,9 @@ import json
 import os
 import shutil
 import socket
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from twisted.internet import reactor
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from devpi_twisted.auth.replicas import ReplicaTokens
@@ -18,6 +17,8 @@ from devpi_twisted.replication import blobs as replica_blobs
 from tests.dists.archives import make_doc_zip, make_wheel
 from tests.mirror.fake_upstream import FakeFile, FakeUpstream
 from tests.support import Reply, RunningServer, basic_auth, server_options
+from tests.replication.support import primary_options, replica_options, wait_for
+from tests.replication.support import status as status_of
 from tests.web.forms import digests, form_body, twine_fields
 
 ROOT = basic_auth("root", "")
@@ -55,10 +56,10 @@ class ReplicationCase(TestCase):
         await server.stop()
 
     async def start_primary(self, *args: str, serverdir: Optional[str] = None) -> RunningServer:
-        options = server_options(
+        options = primary_options(
             serverdir or self.primary_dir,
             "--listen", f"tcp:{self.primary_port}:interface=127.0.0.1",
-            "--role", "primary", "--replication-heartbeat", "0.2", *args,
+            *args,
         )
         server = RunningServer(options)
         self.servers.append(server)
@@ -68,26 +69,15 @@ class ReplicationCase(TestCase):
         self, serverdir: Optional[str] = None, primary_port: Optional[int] = None, *args: str
     ) -> RunningServer:
         port = primary_port or self.primary_port
-        options = server_options(
-            serverdir or os.path.abspath(self.mktemp()),
-            "--primary-url", f"http://127.0.0.1:{port}/",
-            "--secretfile", os.path.join(self.primary_dir, ".secret"),
-            *args,
+        options = replica_options(
+            serverdir or os.path.abspath(self.mktemp()), f"http://127.0.0.1:{port}/", self.primary_dir, *args
         )
         server = RunningServer(options)
         self.servers.append(server)
         return await server.start()
 
-    async def wait_for(self, condition: Callable[[], Any], what: str, seconds: float = 10.0) -> None:
-        for _ in range(int(seconds / 0.01)):
-            if await condition():
-                return
-            await deferLater(reactor, 0.01, lambda: None)
-        self.fail(f"timed out waiting for {what}")
-
     async def status(self, server: RunningServer) -> dict[str, Any]:
-        reply = await server.request("GET", "/+status")
-        return reply.json["result"]  # type: ignore[no-any-return]
+        return await status_of(server.url)
 
     async def in_sync(self, replica: RunningServer, primary: RunningServer) -> None:
         target = (await self.status(primary))["serial"]
@@ -96,7 +86,7 @@ class ReplicationCase(TestCase):
             status = await self.status(replica)
             return bool(status["serial"] == target and status["replication-blobs-pending"] == 0)
 
-        await self.wait_for(synced, f"replica at serial {target}")
+        await wait_for(synced, f"replica at serial {target}")
 
     async def ok(self, server: RunningServer, method: str, path: str, body: Any = None, **headers: str) -> Reply:
         reply = await server.request(method, path, json_body=body, headers={**ROOT, **headers})
@@ -203,7 +193,7 @@ class ReplicaServesTests(ReplicationCase):
             async def arrived() -> bool:
                 return (await self.status(replica))["serial"] >= serial
 
-            await self.wait_for(arrived, f"serial {serial}")
+            await wait_for(arrived, f"serial {serial}")
             # pushed, not polled: well under the 0.2 s heartbeat
             self.assertLess(reactor.seconds() - started, 0.5)
         self.assertEqual((await replica.request("GET", "/dave")).code, 200)
@@ -299,7 +289,7 @@ class ReplicaRecoveryTests(ReplicationCase):
         async def disconnected() -> bool:
             return not (await self.status(replica))["replication-connected"]
 
-        await self.wait_for(disconnected, "the replica to notice")
+        await wait_for(disconnected, "the replica to notice")
         page = await replica.request("GET", "/alice/dev/+simple/hello-pkg/", headers=SIMPLE_JSON)
         self.assertEqual([f["filename"] for f in page.json["files"]], [os.path.basename(wheel)])
         self.assertIsNotNone((await self.status(replica))["replication-error"])
@@ -327,7 +317,7 @@ class ReplicaRecoveryTests(ReplicationCase):
         async def stopped() -> bool:
             return bool((await self.status(replica))["replication-stopped"])
 
-        await self.wait_for(stopped, "the replica to refuse")
+        await wait_for(stopped, "the replica to refuse")
         self.assertIn("the replica follows", (await self.status(replica))["replication-error"])
         self.assertEqual((await replica.request("GET", "/root")).code, 200)
 
@@ -360,7 +350,7 @@ class ReplicaRecoveryTests(ReplicationCase):
         async def stopped() -> bool:
             return bool((await self.status(replica))["replication-stopped"])
 
-        await self.wait_for(stopped, "the replica to stop following")
+        await wait_for(stopped, "the replica to stop following")
         status = await self.status(replica)
         self.assertIn(words, status["replication-error"])
         # nothing of the restored primary's different history was applied
@@ -381,7 +371,7 @@ class ReplicaRecoveryTests(ReplicationCase):
         async def reported() -> bool:
             return sha in (await self.status(replica))["replication-errors"]
 
-        await self.wait_for(reported, "the missing blob to be reported")
+        await wait_for(reported, "the missing blob to be reported")
         replica_dir = (await self.status(replica))["serverdir"]
         page = (await replica.request("GET", "/alice/dev/+simple/hello-pkg/", headers=SIMPLE_JSON)).json
         path = "/alice/dev/" + page["files"][0]["url"].split("/alice/dev/", 1)[1].split("#")[0]
@@ -405,7 +395,7 @@ class ReplicaRecoveryTests(ReplicationCase):
         async def reported() -> bool:
             return sha in (await self.status(replica))["replication-errors"]
 
-        await self.wait_for(reported, "the corrupt blob to be reported")
+        await wait_for(reported, "the corrupt blob to be reported")
         self.assertIn("other bytes", (await self.status(replica))["replication-errors"][sha])
         replica_dir = (await self.status(replica))["serverdir"]
         self.assertFalse(os.path.exists(blob_path(replica_dir, sha)))
