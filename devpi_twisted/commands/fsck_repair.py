@@ -56,7 +56,7 @@ def download(url: str, timeout: float) -> Callable[[IBlobWriter], None]:
             request.add_unredirected_header(
                 "Authorization", "Basic " + base64.b64encode(pair.encode()).decode()
             )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # reactor-safe: offline command
             while chunk := response.read(CHUNK):
                 writer.write(chunk)
 

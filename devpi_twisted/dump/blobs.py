@@ -13,7 +13,7 @@ from devpi_twisted.dump.dataindex import FileDesc
 from devpi_twisted.dump.errors import DumpError
 from devpi_twisted.dump.layout import local_path
 from devpi_twisted.model.releases import RELEASEFILE, StoredBlob, iso_time
-from devpi_twisted.store.blobs import IBlobStore, IBlobWriter
+from devpi_twisted.store.blobs import IBlobStore, IBlobWriter, finished_blob
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -73,9 +73,8 @@ def write_blob(
         except DistError as error:
             warn(f"{path}: its core metadata will not be served: {error.message}")
         else:
-            meta_writer = blobs.writer()
-            meta_writer.write(raw)
-            core_metadata = meta_writer.finish()
+            meta_writer = finished_blob(blobs, raw)
+            core_metadata = meta_writer.digests()["sha256"]
             writers.append(meta_writer)
     blob = StoredBlob(
         desc.basename, sha256, writer.size, core_metadata, desc.last_modified, upload_time(desc)

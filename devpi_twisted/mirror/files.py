@@ -27,7 +27,7 @@ from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.releases import RELEASEFILE, StoredBlob, ref_blob
 from devpi_twisted.model.state import StateWriter
-from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter
+from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter, finished_blob
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 
@@ -231,13 +231,10 @@ class MirrorFiles:
         expected = offered.get("sha256") if isinstance(offered, dict) else None
 
         def write() -> IBlobWriter:
-            writer = self._blobs.writer()
-            writer.write(fetched.body)
             try:
-                writer.finish(expected)
+                return finished_blob(self._blobs, fetched.body, expected)
             except HashMismatch as error:
                 raise HashMismatchError(f"{link['url']}.metadata: {error}")
-            return writer
 
         writer = await self._io(write)
         meta = dict(link, filename=link["filename"] + ".metadata", url=link["url"] + ".metadata")
@@ -273,8 +270,7 @@ class MirrorFiles:
             except DistError:
                 raw = None
             if raw is not None:
-                meta_writer = self._blobs.writer()
-                meta_writer.write(raw)
-                meta_sha256 = meta_writer.finish()
+                meta_writer = finished_blob(self._blobs, raw)
+                meta_sha256 = meta_writer.digests()["sha256"]
                 writers.append(meta_writer)
         return StoredBlob(link["filename"], sha256, writer.size, meta_sha256), writers

@@ -121,6 +121,23 @@ class _FileBlobWriter:
             pass
 
 
+def finished_blob(
+    blobs: IBlobStore, data: bytes, expected_sha256: Optional[str] = None
+) -> IBlobWriter:
+    """
+    A new blob holding C{data}: durable, not yet published (publish or abort
+    it). Raises L{HashMismatch} if C{data} does not have C{expected_sha256}.
+    """
+    writer = blobs.writer()
+    try:
+        writer.write(data)
+        writer.finish(expected_sha256)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -10,6 +10,7 @@ from twisted.web.iweb import IRequest
 from devpi_twisted.model import acl, keys, releases
 from devpi_twisted.model.errors import NotFound, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
+from devpi_twisted.store.blobs import finished_blob
 from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
@@ -44,9 +45,8 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
             raise NotFound(f"no release file found at {relpath}")
 
         def write() -> tuple[StoredBlob, object]:
-            writer = ctx.blobs.writer()
-            writer.write(body)
-            return StoredBlob("toxresult", writer.finish(), len(body)), writer
+            writer = finished_blob(ctx.blobs, body)
+            return StoredBlob("toxresult", writer.digests()["sha256"], len(body)), writer
 
         blob, writer = await ctx.io(write)
         now = ctx.clock.seconds()

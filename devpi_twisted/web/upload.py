@@ -16,7 +16,7 @@ from devpi_twisted.dists.multipart import UploadForm, parse_form
 from devpi_twisted.model import acl, keys, releases
 from devpi_twisted.model.errors import ModelError, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
-from devpi_twisted.store.blobs import IBlobWriter
+from devpi_twisted.store.blobs import IBlobWriter, finished_blob
 from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
@@ -165,10 +165,9 @@ class Uploads:
         writers = [writer]
         meta_sha256 = None
         if core_metadata is not None:
-            meta_writer = self._ctx.blobs.writer()
+            meta_writer = finished_blob(self._ctx.blobs, core_metadata)
             writers.append(meta_writer)
-            meta_writer.write(core_metadata)
-            meta_sha256 = meta_writer.finish()
+            meta_sha256 = meta_writer.digests()["sha256"]
         return StoredBlob(filename, sha256, writer.size, meta_sha256), writers
 
     async def _store(
