@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from functools import partial
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
@@ -180,7 +180,6 @@ def replicate(
         status,
         serverdir.uuid,
         options["outside-url"],
-        reactor,
         options["proxy-timeout"],
         log,
     )
@@ -269,7 +268,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     replica_tokens = ReplicaTokens(secret, reactor) if role != "standalone" else None
     feeds: Optional[ReplicaFeeds] = None
     replica: Optional[Replica] = None
-    list_url = None
+    list_url: Optional[Callable[[str, dict[str, Any]], str]] = None
     if role == "primary":
         feeds = ReplicaFeeds(store, io, reactor, options["replication-heartbeat"], log)
         feeds.setServiceParent(top)
@@ -315,7 +314,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             options["mirror-cache-expiry"],
             offline,
             log,
-            **({} if list_url is None else {"list_url": list_url}),
+            list_url,
         ),
         metrics=metrics,
         replica_tokens=replica_tokens,

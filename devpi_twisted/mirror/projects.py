@@ -45,10 +45,11 @@ class MirrorProjects:
         default_expiry: float,
         offline: bool,
         log: Logger,
-        list_url: Callable[[str, dict[str, Any]], str] = lambda name, config: mirrors.upstream_url(config),
+        list_url: Optional[Callable[[str, dict[str, Any]], str]] = None,
     ) -> None:
         self._store = store
-        self._list_url = list_url
+        # where a mirror's list comes from: its upstream, or (replicas) the primary
+        self._list_url = list_url or (lambda name, config: mirrors.upstream_url(config))
         self._client = client
         self._clock = clock
         self._io = io

@@ -25,27 +25,13 @@ CATCH_UP_BATCH = 200
 MAX_STALL = 60.0
 
 
-@dataclass
-class FeedStatus:
-    """What the primary's C{/+status} says about one connected replica."""
+@dataclass(frozen=True)
+class ReplicaPeer:
+    """Who a feed streams to, as the primary's C{/+status} shows it."""
 
     remote_ip: str
     outside_url: Optional[str]
     connected_at: float
-    since: int
-    sent_serial: int
-    paused: bool
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "remote-ip": self.remote_ip,
-            "outside-url": self.outside_url,
-            "connected-at": self.connected_at,
-            "since": self.since,
-            "serial": self.sent_serial,
-            "is-streaming": True,
-            "paused": self.paused,
-        }
 
 
 @implementer(IPushProducer)
@@ -65,7 +51,7 @@ class ReplicaFeed:
         clock: IReactorTime,
         heartbeat: float,
         since: int,
-        status: FeedStatus,
+        peer: ReplicaPeer,
         log: Logger,
     ) -> None:
         self._request = request
@@ -75,14 +61,27 @@ class ReplicaFeed:
         self._heartbeat = LoopingCall(self._beat)
         self._heartbeat.clock = clock
         self._interval = heartbeat
+        self._since = since
         self._next = since
-        self.status = status
+        self.peer = peer
         self._log = log
         self._paused = False
         self._catching_up = False
         self._stall: Optional[IDelayedCall] = None
         self.done: Deferred[None] = Deferred(lambda _: self._close())
         self._closed = False
+
+    def status(self) -> dict[str, Any]:
+        """This stream in the primary's C{/+status}."""
+        return {
+            "remote-ip": self.peer.remote_ip,
+            "outside-url": self.peer.outside_url,
+            "connected-at": self.peer.connected_at,
+            "since": self._since,
+            "serial": self._next - 1,
+            "is-streaming": True,
+            "paused": self._paused,
+        }
 
     def start(self) -> None:
         """Register with the transport and start sending."""
@@ -103,7 +102,6 @@ class ReplicaFeed:
     def _send(self, serial: int, frame: bytes) -> None:
         self._request.write(frame)
         self._next = serial + 1
-        self.status.sent_serial = serial
 
     def _beat(self) -> None:
         if not self._paused and not self._closed:
@@ -134,11 +132,11 @@ class ReplicaFeed:
         self.cut()
 
     def pauseProducing(self) -> None:
-        self._paused = self.status.paused = True
+        self._paused = True
         self._stall = self._clock.callLater(MAX_STALL, self.cut)
 
     def resumeProducing(self) -> None:
-        self._paused = self.status.paused = False
+        self._paused = False
         if self._stall is not None and self._stall.active():
             self._stall.cancel()
         self._stall = None
@@ -192,28 +190,28 @@ class ReplicaFeeds(Service):
         for feed in list(self._feeds.values()):
             feed.offer(serial, frame)
 
-    def connect(self, replica_uuid: str, request: IRequest, since: int, status: FeedStatus) -> Deferred[None]:
+    def connect(self, replica_uuid: str, request: IRequest, since: int, peer: ReplicaPeer) -> Deferred[None]:
         """Stream to C{request} from C{since} on; fires when the replica is gone."""
         previous = self._feeds.get(replica_uuid)
         if previous is not None:
             previous.cut()
-        feed = ReplicaFeed(request, self._store, self._io, self._clock, self.heartbeat, since, status, self._log)
+        feed = ReplicaFeed(request, self._store, self._io, self._clock, self.heartbeat, since, peer, self._log)
         self._feeds[replica_uuid] = feed
 
         def gone(result: object) -> object:
             if self._feeds.get(replica_uuid) is feed:
                 del self._feeds[replica_uuid]
-                self._log.info("replica {uuid} disconnected at serial {serial}", uuid=replica_uuid, serial=feed.status.sent_serial)
+                self._log.info("replica {uuid} disconnected at serial {serial}", uuid=replica_uuid, serial=feed.status()["serial"])
             return result
 
         feed.done.addBoth(gone)
-        self._log.info("replica {uuid} connected from {ip}, following from serial {since}", uuid=replica_uuid, ip=status.remote_ip, since=since)
+        self._log.info("replica {uuid} connected from {ip}, following from serial {since}", uuid=replica_uuid, ip=peer.remote_ip, since=since)
         feed.start()
         return feed.done
 
     def status(self) -> dict[str, Any]:
         """The connected replicas, for C{/+status}."""
-        return {uuid: feed.status.as_json() for uuid, feed in self._feeds.items()}
+        return {uuid: feed.status() for uuid, feed in self._feeds.items()}
 
     def stopService(self) -> None:
         super().stopService()

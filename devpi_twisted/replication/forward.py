@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from treq.client import HTTPClient
-from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
@@ -15,7 +14,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from devpi_twisted.mirror.bodies import BodyReceiver
 from devpi_twisted.mirror.upstream import describe
-from devpi_twisted.replication.status import ReplicaStatus
+from devpi_twisted.replication.status import ReplicaStatus, reported_serial
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.web.incoming import outside_url
 from devpi_twisted.web.replies import error_reply
@@ -55,7 +54,6 @@ class Forwarder:
         status: ReplicaStatus,
         replica_uuid: str,
         configured_outside_url: Optional[str],
-        clock: IReactorTime,
         timeout: float,
         log: Logger,
     ) -> None:
@@ -64,7 +62,6 @@ class Forwarder:
         self._status = status
         self._uuid = replica_uuid
         self._outside_url = configured_outside_url
-        self._clock = clock
         self._timeout = timeout
         self._log = log
 
@@ -111,22 +108,13 @@ class Forwarder:
             request.transport.abortConnection()
 
     async def _until_applied(self, response: Any) -> None:
-        serial = (response.headers.getRawHeaders(b"x-devpi-serial") or [b""])[0]
-        if not serial.isdigit():
-            return
-        reached = self._store.reached(int(serial))
-        timer = self._clock.callLater(self._timeout, reached.cancel)
-        try:
-            await reached
-        except CancelledError:
+        serial = reported_serial(response.headers)
+        if serial is not None and not await self._store.reached_within(serial, self._timeout):
             self._log.warn(
                 "replica did not reach serial {serial} within {timeout}s; answering anyway",
-                serial=int(serial),
+                serial=serial,
                 timeout=self._timeout,
             )
-        finally:
-            if timer.active():
-                timer.cancel()
 
     def _start_reply(self, request: IRequest, response: Any) -> None:
         request.setResponseCode(response.code, response.phrase)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from twisted.internet.defer import CancelledError
-
 from devpi_twisted.mirror.pages import NOT_FOUND_EXPIRY, MirrorPages
 from devpi_twisted.mirror.parse import ACCEPT
 from devpi_twisted.mirror.upstream import UpstreamError, UpstreamNotFound
 from devpi_twisted.model.errors import NotFound
+from devpi_twisted.replication.status import reported_serial
 
 
 class PrimaryMirrorPages(MirrorPages):
@@ -37,17 +36,9 @@ class PrimaryMirrorPages(MirrorPages):
             raise NotFound(f"The project {project} does not exist.")
         except UpstreamError as error:
             return self._failed(key, cached, error)
-        serial = (fetched.headers.getRawHeaders(b"x-devpi-serial") or [b""])[0]
-        if serial.isdigit():
-            reached = self._store.reached(int(serial))
-            timer = self._clock.callLater(self._patience, reached.cancel)
-            try:
-                await reached
-            except CancelledError:
-                return self._failed(key, cached, UpstreamError(f"serial {int(serial)} of {name}/{project} did not arrive"))
-            finally:
-                if timer.active():
-                    timer.cancel()
+        serial = reported_serial(fetched.headers)
+        if serial is not None and not await self._store.reached_within(serial, self._patience):
+            return self._failed(key, cached, UpstreamError(f"serial {serial} of {name}/{project} did not arrive"))
         self._fresh(key, config)
         if fetched.headers.getRawHeaders(b"pragma") == [b"no-cache"]:
             self._stale.add(key)

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from twisted.web.http_headers import Headers
+
+
+def reported_serial(headers: Headers) -> Optional[int]:
+    """The serial a reply of the primary reports in C{X-Devpi-Serial}, if any."""
+    serial = (headers.getRawHeaders(b"x-devpi-serial") or [b""])[0]
+    return int(serial) if serial.isdigit() else None
+
 
 @dataclass
 class ReplicaStatus:

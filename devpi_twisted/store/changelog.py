@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Generic, NamedTuple, Optional, TypeVar
 
-from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.defer import CancelledError, Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -233,6 +233,19 @@ class Store:
         d = Deferred(cancel)
         self._waiting.setdefault(serial, []).append(d)
         return d
+
+    async def reached_within(self, serial: int, seconds: float) -> bool:
+        """Whether the store is at C{serial} or beyond within C{seconds}."""
+        reached = self.reached(serial)
+        timer = self._clock.callLater(seconds, reached.cancel)
+        try:
+            await reached
+        except CancelledError:
+            return False
+        finally:
+            if timer.active():
+                timer.cancel()
+        return True
 
     def _apply(self, serial: int, timestamp: float, changes: Changes) -> None:
         for key, text in changes.items():

@@ -70,3 +70,12 @@ class WebContext:
     feeds: Optional[ReplicaFeeds] = None
     #: The replica side, on a replica.
     replica: Optional[Replica] = None
+
+    async def blob_path(self, sha256: str) -> str:
+        """
+        Where the blob is on disk (C{FileBlobStore}: blobs are files); on a
+        replica it is first fetched from the primary if it has not arrived yet.
+        """
+        if self.replica is not None:
+            await self.replica.blobs.ensure(sha256)
+        return self.blobs.path(sha256)  # type: ignore[attr-defined,no-any-return]

@@ -82,9 +82,7 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
     ) -> bytes:
         link = find_doczip(username, indexname, project, version)
         sha256 = link["hashes"]["sha256"]
-        if ctx.replica is not None:
-            await ctx.replica.blobs.ensure(sha256)
-        path = ctx.blobs.path(sha256)
+        path = await ctx.blob_path(sha256)
         try:
             content, content_type = await ctx.io(lambda: read_doc_member(path, member))
         except DocNotFound as error:

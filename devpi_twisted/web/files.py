@@ -353,8 +353,8 @@ def file_meta(entry: dict[str, Any]) -> dict[str, Any]:
 def add_routes(app: Klein, ctx: WebContext) -> None:
     """Register the C{+f/} routes (download, metadata, delete) on C{app}."""
 
-    def stored(relpath: str, sha256: str, entry: dict[str, Any], type_: str) -> IResource:
-        path = ctx.blobs.path(sha256)  # FileBlobStore: blobs are files on disk
+    async def stored(relpath: str, sha256: str, entry: dict[str, Any], type_: str) -> IResource:
+        path = await ctx.blob_path(sha256)
         return StoredFile(path, relpath, type_, sha256, entry.get("last_modified"))
 
     async def core_metadata(relpath: str) -> IResource:
@@ -366,8 +366,7 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         digest = entry.get("core_metadata_sha256")
         if not digest:
             raise NotFound(f"no metadata found in {of}")
-        await replicated(digest)
-        return stored(relpath, digest, entry, METADATA_TYPE)
+        return await stored(relpath, digest, entry, METADATA_TYPE)
 
     def has_core_metadata(relpath: str) -> bool:
         """Whether C{relpath} is the PEP 658 metadata kept with a stored wheel."""
@@ -375,11 +374,6 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
             return False
         entry = ctx.store.get(keys.file(relpath[: -len(METADATA_SUFFIX)]))
         return entry is not None and bool(entry.get("core_metadata_sha256"))
-
-    async def replicated(sha256: str) -> None:
-        """On a replica, fetch the blob from the primary if it has not arrived yet."""
-        if ctx.replica is not None:
-            await ctx.replica.blobs.ensure(sha256)
 
     async def from_mirror(request: IRequest, username: str, indexname: str, relpath: str) -> bool:
         """
@@ -430,9 +424,8 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
             raise NotFound(f"no such file: {relpath}")
         if wants_json(request):
             return result_reply(request, "releasefilemeta", file_meta(entry))
-        await replicated(entry["sha256"])
         filename = relpath.rsplit("/", 1)[-1]
-        return stored(relpath, entry["sha256"], entry, content_type(filename))
+        return await stored(relpath, entry["sha256"], entry, content_type(filename))
 
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["DELETE"])
     async def delete_file(request: IRequest, username: str, indexname: str, rest: str) -> bytes:

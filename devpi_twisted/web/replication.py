@@ -8,7 +8,7 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.auth.replicas import InvalidReplicaToken
-from devpi_twisted.replication.feed import FeedStatus
+from devpi_twisted.replication.feed import ReplicaPeer
 from devpi_twisted.replication.frames import CONTENT_TYPE
 from devpi_twisted.store.blobs import is_digest
 from devpi_twisted.web.context import WebContext
@@ -67,15 +67,12 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         request.setHeader(b"x-accel-buffering", b"no")
         request.setHeader(b"x-devpi-heartbeat", repr(ctx.feeds.heartbeat).encode())
         address = request.getClientAddress()
-        status = FeedStatus(
+        peer = ReplicaPeer(
             remote_ip=getattr(address, "host", "?"),
             outside_url=header(request, b"x-devpi-replica-outside-url", "") or None,
             connected_at=ctx.clock.seconds(),
-            since=serial + 1,
-            sent_serial=serial,
-            paused=False,
         )
-        await ctx.feeds.connect(uuid, request, serial + 1, status)
+        await ctx.feeds.connect(uuid, request, serial + 1, peer)
         return None
 
     @app.route("/+blobs/<string:sha256>", methods=["GET", "HEAD"])

@@ -11,7 +11,7 @@ from twisted.logger import Logger
 from twisted.trial.unittest import TestCase
 
 from devpi_twisted.replication import feed as feed_module
-from devpi_twisted.replication.feed import FeedStatus, ReplicaFeeds
+from devpi_twisted.replication.feed import ReplicaFeeds, ReplicaPeer
 from devpi_twisted.replication.frames import FrameDecoder, Heartbeat
 from devpi_twisted.store.changelog import Entry, Store
 from devpi_twisted.store.sqlite import SQLiteBackend
@@ -77,8 +77,7 @@ class FeedTests(TestCase):
 
     def connect(self, since: int) -> tuple[StreamRequest, Deferred[None]]:
         request = StreamRequest()
-        status = FeedStatus("127.0.0.1", None, 0.0, since, since - 1, False)
-        done = self.feeds.connect("a" * 32, request, since, status)  # type: ignore[arg-type]
+        done = self.feeds.connect("a" * 32, request, since, ReplicaPeer("127.0.0.1", None, 0.0))  # type: ignore[arg-type]
         return request, done
 
     def serials(self, request: StreamRequest) -> list[int]:
@@ -107,11 +106,15 @@ class FeedTests(TestCase):
         request, _ = self.connect(since=0)
         request.producer.pauseProducing()
         before = len(request.written)
+        status = self.feeds.status()["a" * 32]
+        self.assertEqual((status["since"], status["serial"], status["paused"]), (0, 1, True))
         self.commit(5)
         self.clock.advance(10)  # no heartbeats while paused either
         self.assertEqual(len(request.written), before)
         request.producer.resumeProducing()
         self.assertEqual(self.serials(request), list(range(0, 7)))
+        status = self.feeds.status()["a" * 32]
+        self.assertEqual((status["serial"], status["paused"]), (6, False))
 
     def test_replica_that_reads_nothing_is_cut_off(self) -> None:
         request, done = self.connect(since=0)

@@ -573,6 +573,16 @@ class ReplicatedTests(StoreTestMixin, TestCase):
         self.successResultOf(reached)
         self.successResultOf(self.store.reached(0))
 
+    def test_reached_within(self) -> None:
+        late = Deferred.fromCoroutine(self.store.reached_within(0, 2.0))
+        self.clock.advance(2.5)
+        self.assertIs(self.successResultOf(late), False)
+        self.assertEqual(self.store._waiting, {})
+        soon = Deferred.fromCoroutine(self.store.reached_within(0, 2.0))
+        self.apply([Entry(0, 1.0, {"k": "1"})])
+        self.assertIs(self.successResultOf(soon), True)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_cancelled_wait_is_forgotten(self) -> None:
         reached = self.store.reached(0)
         reached.cancel()
