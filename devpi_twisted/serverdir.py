@@ -47,7 +47,7 @@ class ServerDir:
         with open(nodeinfo, "rb") as f:
             info = json.load(f)
         info["primary_uuid"] = primary_uuid
-        _write_atomically(nodeinfo, json.dumps(info).encode())
+        write_atomically(nodeinfo, json.dumps(info).encode(), 0o644)
         self.primary_uuid = primary_uuid
 
     def close(self) -> None:
@@ -55,15 +55,23 @@ class ServerDir:
         self.lock.close()
 
 
-def _write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
-    temp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def write_atomically(path: str, data: bytes, mode: int = 0o666) -> None:
+    """
+    Replace C{path} with C{data} at once: a temp file beside it (created with
+    C{mode}, less the umask), fsynced, renamed over it; removed on failure.
+    """
+    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
 
 
 def _read_nodeinfo(path: str) -> dict:
@@ -122,7 +130,7 @@ def open_serverdir(path: str) -> ServerDir:
     try:
         if not os.path.exists(os.path.join(path, NODEINFO)):
             info = {"format": FORMAT, "version": FORMAT_VERSION, "uuid": uuid.uuid4().hex}
-            _write_atomically(os.path.join(path, NODEINFO), json.dumps(info).encode())
+            write_atomically(os.path.join(path, NODEINFO), json.dumps(info).encode(), 0o644)
         info = _read_nodeinfo(path)
     except BaseException:
         lock.close()

@@ -11,6 +11,7 @@ from devpi_twisted.deploy import UnsafeValue, render_all
 from devpi_twisted.deploy.arguments import is_secret
 from devpi_twisted.deploy.settings import deployment_from
 from devpi_twisted.options import Options as ServerOptions
+from devpi_twisted.serverdir import write_atomically
 
 DEFAULT_OUTPUT_DIR = "gen-config"
 DEFAULT_NGINX_LISTEN = "80"
@@ -90,21 +91,6 @@ def run(options: Options) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Replace C{path} with C{data} at once: a temp file beside it, fsynced, renamed over it."""
-    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
 
 
 def _fail(message: str) -> int:

@@ -14,6 +14,7 @@ from devpi_twisted.model.errors import InvalidInput
 from devpi_twisted.model.indexes import MIRROR
 from devpi_twisted.model.names import check_indexname, check_username, normalize_project
 from devpi_twisted.model.releases import DOCZIP, RELEASEFILE, TOXRESULT, Yanked, check_version_text
+from devpi_twisted.serverdir import write_atomically
 
 #: What our export writes; devpi-server 6 writes and reads the same.
 DUMPVERSION = "2"
@@ -352,10 +353,4 @@ def read_dump(directory: str) -> Dump:
 
 def write_dataindex(directory: str, data: dict[str, Any]) -> None:
     """Write C{data} as C{directory}/dataindex.json (temp file, fsync, rename)."""
-    path = os.path.join(directory, DATAINDEX)
-    temp = path + ".tmp"
-    with open(temp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
+    write_atomically(os.path.join(directory, DATAINDEX), json.dumps(data, indent=2).encode("utf-8"))

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from devpi_twisted.dump.errors import DumpError
+from devpi_twisted.store.blobs import fsync_dir
 
 
 def check_new(path: str) -> str:
@@ -38,8 +39,4 @@ def new_directory(path: str) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    fd = os.open(parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(parent)

@@ -106,7 +106,7 @@ class _FileBlobWriter:
         target = self._store.path(self._sha256)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         os.replace(self.temp_path, target)
-        _fsync_dir(os.path.dirname(target))
+        fsync_dir(os.path.dirname(target))
 
     def commit(self, expected_sha256: Optional[str] = None) -> str:
         digest = self.finish(expected_sha256)
@@ -138,7 +138,8 @@ def finished_blob(
     return writer
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
+    """Make the entries of directory C{path} (e.g. a rename into it) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
