@@ -23,20 +23,15 @@ from twisted.logger import (
 from twisted.python.components import Componentized
 from twisted.python.logfile import LogFile
 
+from devpi_twisted.secret_names import is_secret
+
 #: Fields of an event that never go into a JSON line: twisted's own bookkeeping
 #: (C{log_*}) is left out by prefix, these by name (legacy events' raw parts).
 _LEFT_OUT = frozenset(("message", "format", "time", "isError", "system", "why"))
-#: Field names that may hold a secret: never written.
-_SECRET_WORDS = ("pass", "secret", "token", "authorization", "cookie")
 #: The fields every JSON line starts with.
 _RECORD = ("time", "level", "namespace", "message", "system", "error", "traceback")
 #: The longest text written for a field value that is not a plain JSON value.
 _MAX_TEXT = 1000
-
-
-def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
 
 
 def _as_text(value: object) -> str:
@@ -66,7 +61,7 @@ def event_as_json(event: LogEvent) -> str:
         record["error"] = _as_text(failure.getErrorMessage())
         record["traceback"] = failure.getTraceback()
     for name, value in event.items():
-        if name.startswith("log_") or name in _LEFT_OUT or name in record or _is_secret(name):
+        if name.startswith("log_") or name in _LEFT_OUT or name in record or is_secret(name):
             continue
         record[name] = value
     try:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from klein import Klein
 from twisted.web.iweb import IRequest
+
+from devpi_twisted.secret_names import is_secret
+
+if TYPE_CHECKING:
+    from devpi_twisted.web.site import LimitedRequest
 
 #: The route of a request that no route took (unknown path or method, body too large).
 UNROUTED = "unrouted"
@@ -18,10 +22,6 @@ OTHER = "other"
 
 #: The access log line, e.g. C{127.0.0.1 alice "GET /alice/dev/+simple/pkg/" 200 1234 1.8ms "pip/24"}.
 ACCESS_LINE = '{remote} {user} "{method} {path}" {status} {bytes} {duration} "{agent}"'
-
-_SECRET_PARAM = re.compile(
-    rb"(?i)((?:^|&)[^=&]*(?:pass|secret|token|auth)[^=&]*=)[^&]*"
-)
 
 
 class RoutedKlein(Klein):
@@ -52,8 +52,13 @@ def loggable_path(uri: bytes) -> str:
         uri = scheme + b"://***@" + authority.rpartition(b"@")[2] + slash + path
     if b"?" in uri:
         path, _, query = uri.partition(b"?")
-        uri = path + b"?" + _SECRET_PARAM.sub(rb"\1***", query)
+        uri = path + b"?" + b"&".join(_masked(parameter) for parameter in query.split(b"&"))
     return uri.decode("utf-8", "backslashreplace")
+
+
+def _masked(parameter: bytes) -> bytes:
+    name, equals, _ = parameter.partition(b"=")
+    return name + b"=***" if equals and is_secret(name.decode("latin-1")) else parameter
 
 
 def method_label(method: bytes) -> str:
@@ -61,18 +66,18 @@ def method_label(method: bytes) -> str:
     return METHODS.get(method, OTHER)
 
 
-def access_fields(request: IRequest, duration: float) -> dict[str, Any]:
+def access_fields(request: LimitedRequest, duration: float) -> dict[str, Any]:
     """The fields of a finished request's access log event."""
     address = request.getClientAddress()
     agent = request.getHeader(b"user-agent")
     return {
         "remote": getattr(address, "host", "-"),
-        "user": getattr(request, "username", None) or "-",
+        "user": request.username or "-",
         "method": request.method.decode("ascii", "backslashreplace"),
         "path": loggable_path(request.uri),
         "status": request.code,
         "bytes": request.sentLength,  # type: ignore[attr-defined]
         "duration": Seconds(duration),
         "agent": "-" if agent is None else agent.decode("latin-1"),
-        "route": getattr(request, "route", UNROUTED),
+        "route": request.route,
     }

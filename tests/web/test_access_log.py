@@ -154,6 +154,10 @@ class FieldTests(TestCase):
         ):
             self.assertEqual(loggable_path(uri), logged)
 
+    def test_query_parameters_named_as_secret_log_fields_are_masked(self) -> None:
+        """The query masks what the JSON log leaves out, e.g. a cookie."""
+        self.assertEqual(loggable_path(b"/x?Session-Cookie=c&q=1"), "/x?Session-Cookie=***&q=1")
+
     def test_durations_read_as_milliseconds_below_a_second(self) -> None:
         self.assertEqual(
             [f"{Seconds(s)}" for s in (0.00004, 0.0018, 0.25, 1.0, 12.345)],
