@@ -116,16 +116,32 @@ def _lock(path: str) -> IO[bytes]:
     return lock
 
 
-def open_serverdir(path: str) -> ServerDir:
-    """Open (creating it if missing or empty) and lock a server directory."""
+def check_serverdir(path: str, create: bool = True) -> str:
+    """
+    The absolute C{path} of a server directory, checked without locking it:
+    missing or empty is fine if C{create}, else refused; anything else must
+    hold a valid node info. Raises L{ServerDirError} otherwise.
+    """
     path = os.path.abspath(os.path.expanduser(path))
+    if not create and not os.path.isdir(path):
+        raise ServerDirError(f"there is no server directory at {path}")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ServerDirError(f"{path} is not a directory")
-    fresh = not os.path.isdir(path) or set(os.listdir(path)) <= {LOCK}
-    if fresh:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+    if not os.path.isdir(path) or set(os.listdir(path)) <= {LOCK}:
+        if not create:
+            raise ServerDirError(f"{path} is empty: create a server with devpi-twisted init")
     else:
         _read_nodeinfo(path)
+    return path
+
+
+def open_serverdir(path: str, create: bool = True) -> ServerDir:
+    """
+    Open and lock a server directory, creating it if missing or empty and
+    C{create} (else refusing it).
+    """
+    path = check_serverdir(path, create)
+    os.makedirs(path, mode=0o700, exist_ok=True)
     lock = _lock(path)
     try:
         if not os.path.exists(os.path.join(path, NODEINFO)):

@@ -11,12 +11,10 @@ from twisted.internet.defer import Deferred, maybeDeferred
 
 from devpi_twisted.serverdir import (
     BLOBS,
-    LOCK,
-    NODEINFO,
     STORE,
     ServerDir,
     ServerDirError,
-    _read_nodeinfo,
+    check_serverdir,
     open_serverdir,
 )
 from devpi_twisted.store.blobs import FileBlobStore
@@ -38,60 +36,12 @@ def run_here(work: Callable[[], T]) -> "Deferred[T]":
     return maybeDeferred(work)
 
 
-@dataclass
-class OfflineServer:
-    """The store and blobs of a locked server directory; use C{store.transact_now}."""
-
-    serverdir: ServerDir
-    store: Store
-    blobs: FileBlobStore
-
-    def close(self) -> None:
-        """Close the store and release the server directory's lock."""
-        self.store.close()
-        self.serverdir.close()
-
-    def __enter__(self) -> OfflineServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def open_offline(path: str) -> OfflineServer:
-    """
-    Open and lock the server directory at C{path} (created if missing or
-    empty, as the server does). Raises L{ServerDirError} when it cannot be
-    used, e.g. while a server runs on it.
-    """
-    serverdir = open_serverdir(path)
-    try:
-        store = Store(SQLiteBackend(serverdir.join(STORE)), run_here, WallClock())  # type: ignore[arg-type]
-    except BaseException:
-        serverdir.close()
-        raise
-    return OfflineServer(serverdir, store, FileBlobStore(serverdir.join(BLOBS)))
-
-
-def existing_serverdir(path: str) -> str:
-    """
-    The absolute path of the devpi-twisted server directory at C{path};
-    raises L{ServerDirError} when there is none (nothing is created).
-    """
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isdir(path):
-        raise ServerDirError(f"there is no server directory at {path}")
-    if not os.path.exists(os.path.join(path, NODEINFO)) and set(os.listdir(path)) <= {LOCK}:
-        raise ServerDirError(f"{path} is empty: create a server with devpi-twisted init")
-    _read_nodeinfo(path)
-    if not os.path.exists(os.path.join(path, STORE)):
-        raise ServerDirError(f"{path} holds no store ({STORE})")
-    return path
+S = TypeVar("S", bound="_OpenedServer")
 
 
 @dataclass
-class ReadOnlyServer:
-    """The store and blobs of a server directory opened without its lock: read, and write only blobs."""
+class _OpenedServer:
+    """The store and blobs of a server directory."""
 
     path: str
     store: Store
@@ -101,11 +51,50 @@ class ReadOnlyServer:
         """Close the store."""
         self.store.close()
 
-    def __enter__(self) -> ReadOnlyServer:
+    def __enter__(self: S) -> S:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _open_store(path: str, create: bool) -> Store:
+    """The store of the server directory at C{path}; unless C{create}, it must exist."""
+    if not create and not os.path.exists(os.path.join(path, STORE)):
+        raise ServerDirError(f"{path} holds no store ({STORE})")
+    return Store(SQLiteBackend(os.path.join(path, STORE)), run_here, WallClock())  # type: ignore[arg-type]
+
+
+@dataclass
+class OfflineServer(_OpenedServer):
+    """The store and blobs of a locked server directory; use C{store.transact_now}."""
+
+    serverdir: ServerDir
+
+    def close(self) -> None:
+        """Close the store and release the server directory's lock."""
+        super().close()
+        self.serverdir.close()
+
+
+def open_offline(path: str, create: bool = True) -> OfflineServer:
+    """
+    Open and lock the server directory at C{path}: created if missing or
+    empty (as the server does) when C{create}, else it must hold a store.
+    Raises L{ServerDirError} when it cannot be used, e.g. while a server
+    runs on it.
+    """
+    serverdir = open_serverdir(path, create)
+    try:
+        store = _open_store(serverdir.path, create)
+    except BaseException:
+        serverdir.close()
+        raise
+    return OfflineServer(serverdir.path, store, FileBlobStore(serverdir.join(BLOBS)), serverdir)
+
+
+class ReadOnlyServer(_OpenedServer):
+    """The store and blobs of a server directory opened without its lock: read, and write only blobs."""
 
 
 def open_readonly(path: str) -> ReadOnlyServer:
@@ -115,6 +104,5 @@ def open_readonly(path: str) -> ReadOnlyServer:
     lets readers be; blobs are immutable). Never commit to its store.
     Raises L{ServerDirError} when there is no server directory.
     """
-    path = existing_serverdir(path)
-    store = Store(SQLiteBackend(os.path.join(path, STORE)), run_here, WallClock())  # type: ignore[arg-type]
-    return ReadOnlyServer(path, store, FileBlobStore(os.path.join(path, BLOBS)))
+    path = check_serverdir(path, create=False)
+    return ReadOnlyServer(path, _open_store(path, create=False), FileBlobStore(os.path.join(path, BLOBS)))

@@ -8,7 +8,7 @@ import time
 from typing import Optional
 
 from devpi_twisted.auth.passwords import PasswordHasher
-from devpi_twisted.commands.offline import existing_serverdir, open_offline, run_here
+from devpi_twisted.commands.offline import open_offline, run_here
 from devpi_twisted.model import users
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.options import ServerDirOptions
@@ -58,7 +58,7 @@ def run(options: Options) -> int:
     """Set the password; 1 for an unknown user, no password, or a directory in use."""
     username = options["user"]
     try:
-        with open_offline(existing_serverdir(options["serverdir"])) as server:
+        with open_offline(options["serverdir"], create=False) as server:
             if server.serverdir.primary_uuid is not None:
                 return _fail("this is a replica's directory: change the password on the primary")
             try:
