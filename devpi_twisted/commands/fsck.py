@@ -20,8 +20,6 @@ from devpi_twisted.serverdir import ServerDirError
 from devpi_twisted.store.blobs import FileBlobStore
 
 MISSING = "missing"
-#: The parent key of every C{blob/<sha256>} record.
-BLOBS = keys.blob("").rstrip("/")
 #: Seconds between two progress lines of a long check.
 PROGRESS_EVERY = 5.0
 
@@ -94,14 +92,13 @@ def _refs(server: ReadOnlyServer, sha256: str) -> tuple[str, ...]:
 
 def find_damage(server: ReadOnlyServer, checksum: bool) -> tuple[int, list[Damage]]:
     """Check every referenced blob: (how many files refer to one, the damaged blobs)."""
-    digests = server.store.children(BLOBS)
-    total = sum(len(_refs(server, sha256)) for sha256 in digests)
+    refs = {sha256: _refs(server, sha256) for sha256 in server.store.children(keys.BLOBS)}
+    total = sum(len(relpaths) for relpaths in refs.values())
     print(f"Checking {total} files of {server.path} at serial {server.store.serial}", flush=True)
     checked = 0
     damaged = []
     due = time.monotonic() + PROGRESS_EVERY
-    for sha256 in digests:
-        relpaths = _refs(server, sha256)
+    for sha256, relpaths in refs.items():
         problem = check_blob(server.blobs, sha256, checksum)
         if problem is not None:
             damaged.append(Damage(sha256, relpaths, problem))
@@ -119,9 +116,9 @@ def still_referred_to(path: str, damaged: list[Damage]) -> list[Damage]:
     """
     with open_readonly(path) as now:
         return [
-            replace(damage, relpaths=_refs(now, damage.sha256))
+            replace(damage, relpaths=relpaths)
             for damage in damaged
-            if _refs(now, damage.sha256)
+            if (relpaths := _refs(now, damage.sha256))
         ]
 
 
@@ -188,10 +185,7 @@ def run(options: Options) -> int:
                 left = repair_all(server, damaged, options)
                 print(f"Repaired {files(damaged) - files(left)} of {files(damaged)} broken files.")
                 damaged = left
-    except ServerDirError as error:
-        print(f"devpi-twisted: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
+    except (ServerDirError, OSError) as error:
         print(f"devpi-twisted: {error}", file=sys.stderr)
         return 1
     if damaged:
