@@ -9,8 +9,8 @@ import time
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.commands.offline import open_offline, run_here
 from devpi_twisted.dump.dataindex import Dump, read_dump
-from devpi_twisted.dump.directories import check_new, new_directory
-from devpi_twisted.dump.errors import DumpError
+from devpi_twisted.dump.directories import new_directory
+from devpi_twisted.dump.errors import DumpError, NotEmpty
 from devpi_twisted.dump.importer import Importer, ImportSettings, ImportSummary
 from devpi_twisted.options import ServerDirOptions
 from devpi_twisted.serverdir import ServerDirError
@@ -67,13 +67,12 @@ def run(options: Options) -> int:
             summary = _import(options, dump, serverdir)
         else:
             try:
-                check_new(serverdir)
-            except DumpError:
+                with new_directory(serverdir) as temp:
+                    summary = _import(options, dump, temp)
+            except NotEmpty:
                 raise DumpError(
                     f"{serverdir} is not empty: import into a new server directory, or add --merge"
                 )
-            with new_directory(serverdir) as temp:
-                summary = _import(options, dump, temp)
     except (DumpError, ServerDirError) as error:
         print(f"devpi-twisted: {error}", file=sys.stderr)
         return 1

@@ -8,15 +8,15 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
-from devpi_twisted.dump.errors import DumpError
+from devpi_twisted.dump.errors import NotEmpty
 from devpi_twisted.store.blobs import fsync_dir
 
 
 def check_new(path: str) -> str:
-    """The absolute C{path}, which must not exist or be an empty directory."""
+    """The absolute C{path}, which must not exist or be an empty directory (else L{NotEmpty})."""
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.lexists(path) and (not os.path.isdir(path) or os.listdir(path)):
-        raise DumpError(f"{path} exists and is not empty")
+        raise NotEmpty(f"{path} exists and is not empty")
     return path
 
 
