@@ -26,7 +26,7 @@ from devpi_twisted.serverdir import BLOBS, SECRET, STORE
 from devpi_twisted.store.changelog import Entry, Transaction
 from tests.integration.test_twistd import TWISTD, TwistdProtocol, clean_environ
 from tests.support import RunningServer, devpi_auth, result_of, server_options
-from tests.web.forms import digests, form_body, twine_fields
+from tests.web.forms import form_body, twine_fields
 
 #: Where server directories go when it exists (in memory).
 SHM = "/dev/shm"
@@ -34,21 +34,19 @@ SHM = "/dev/shm"
 PRIMARY = ("--role", "primary", "--replication-heartbeat", "0.2")
 
 
-def primary_options(serverdir: str, *args: str, heartbeat: float = 0.2) -> Options:
+def primary_options(serverdir: str, *args: str) -> Options:
     """Options for a primary in C{serverdir} on a free loopback port."""
-    return server_options(
-        serverdir, "--role", "primary", "--replication-heartbeat", repr(heartbeat), *args
-    )
+    return server_options(serverdir, *PRIMARY, *args)
 
 
-def replica_options(serverdir: str, primary_url: str, primary_dir: str, *args: str) -> Options:
+def replica_arguments(primary_url: str, primary_dir: str) -> tuple[str, ...]:
+    """Arguments making a server a replica of C{primary_url}, sharing C{primary_dir}'s secret."""
+    return ("--primary-url", primary_url, "--secretfile", os.path.join(primary_dir, SECRET))
+
+
+def replica_options(serverdir: str, primary_url: str, primary_dir: str) -> Options:
     """Options for a replica of the primary at C{primary_url} (sharing C{primary_dir}'s secret)."""
-    return server_options(
-        serverdir,
-        "--primary-url", primary_url,
-        "--secretfile", os.path.join(primary_dir, SECRET),
-        *args,
-    )
+    return server_options(serverdir, *replica_arguments(primary_url, primary_dir))
 
 
 async def get_json(url: str) -> Any:
@@ -249,10 +247,7 @@ async def upload(url: str, index: str, wheel: str, auth: Mapping[str, str]) -> i
     """Upload the wheel at C{wheel} to C{index} as twine does; the status code."""
     with open(wheel, "rb") as f:
         content = f.read()
-    body, content_type = form_body(
-        {**twine_fields(wheel), **digests(content)},
-        {"content": (os.path.basename(wheel), content)},
-    )
+    body, content_type = form_body(twine_fields(wheel), {"content": (os.path.basename(wheel), content)})
     response = await treq.post(
         f"{url}/{index}/",
         data=body,
@@ -299,9 +294,9 @@ class ServersCase(TestCase):
         self.servers.append(server)
         return await server.start()
 
-    async def start_primary(self, heartbeat: float = 0.2) -> RunningServer:
-        """The primary in C{primary_dir}, in the reactor."""
-        return await self.start(RunningServer(primary_options(self.primary_dir, heartbeat=heartbeat)))
+    async def start_primary(self, *args: str) -> RunningServer:
+        """The primary in C{primary_dir} (with C{args}), in the reactor."""
+        return await self.start(RunningServer(primary_options(self.primary_dir, *args)))
 
     async def start_replica(self, primary_url: str, serverdir: Optional[str] = None) -> tuple[RunningServer, str]:
         """A replica (in a new directory unless given), in the reactor; and its directory."""
@@ -331,11 +326,7 @@ class ServersCase(TestCase):
 
     def replica_args(self, primary_url: str) -> tuple[str, ...]:
         """C{twistd devpi} arguments for a replica of C{primary_url} on a free port."""
-        return (
-            "--primary-url", primary_url,
-            "--secretfile", os.path.join(self.primary_dir, SECRET),
-            "--listen", "tcp:0:interface=127.0.0.1",
-        )
+        return (*replica_arguments(primary_url, self.primary_dir), "--listen", "tcp:0:interface=127.0.0.1")
 
     def kill(self, protocol: TwistdProtocol) -> Deferred[None]:
         """SIGKILL the process; fires once it has ended."""
