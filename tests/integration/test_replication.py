@@ -6,87 +6,52 @@ import hashlib
 import json
 import os
 import shutil
-import socket
-from typing import Any, Optional
+from typing import Any
 
 from twisted.internet import reactor
-from twisted.trial.unittest import TestCase
 
 from devpi_twisted.auth.replicas import ReplicaTokens
 from devpi_twisted.replication import blobs as replica_blobs
+from devpi_twisted.serverdir import BLOBS, SECRET
+from devpi_twisted.store.blobs import FileBlobStore
 from tests.dists.archives import make_doc_zip, make_wheel
+from tests.integration.test_twistd import free_port
 from tests.mirror.fake_upstream import FakeFile, FakeUpstream
-from tests.support import Reply, RunningServer, basic_auth, server_options
-from tests.replication.support import primary_options, replica_options, wait_for
+from tests.replication.support import ServersCase, primary_options, upload, wait_for, wait_in_sync
 from tests.replication.support import status as status_of
-from tests.web.forms import digests, form_body, twine_fields
+from tests.support import Reply, RunningServer, basic_auth, devpi_auth, server_options
+from tests.web.forms import file_digests, form_body
 
 ROOT = basic_auth("root", "")
+ALICE = basic_auth("alice", "secret")
 HTML = {"Accept": "text/html"}
 SIMPLE_JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def blob_path(serverdir: str, sha256: str) -> str:
-    return os.path.join(serverdir, "+blobs", sha256[:2], sha256[2:4], sha256)
+    return FileBlobStore(os.path.join(serverdir, BLOBS)).path(sha256)
 
 
-class ReplicationCase(TestCase):
-    """Starts a primary and replicas (each in its own server directory) and stops them all."""
+def sha256_of(path: str) -> str:
+    return file_digests(path)["sha256_digest"]
+
+
+class ReplicationCase(ServersCase):
+    """L{ServersCase} with the primary on one port across its restarts, and servers stopped on demand."""
 
     timeout = 30
 
     def setUp(self) -> None:
-        self.servers: list[RunningServer] = []
-        self.addCleanup(self.stop_all)
-        self.primary_dir = os.path.abspath(self.mktemp())
+        super().setUp()
         self.primary_port = free_port()
+        self.primary_url = f"http://127.0.0.1:{self.primary_port}/"
 
-    async def stop_all(self) -> None:
-        for server in reversed(self.servers):
-            await server.stop()
+    async def start_primary(self, *args: str) -> RunningServer:
+        return await super().start_primary("--listen", f"tcp:{self.primary_port}:interface=127.0.0.1", *args)
 
     async def stop(self, server: RunningServer) -> None:
         self.servers.remove(server)
         await server.stop()
-
-    async def start_primary(self, *args: str, serverdir: Optional[str] = None) -> RunningServer:
-        options = primary_options(
-            serverdir or self.primary_dir,
-            "--listen", f"tcp:{self.primary_port}:interface=127.0.0.1",
-            *args,
-        )
-        server = RunningServer(options)
-        self.servers.append(server)
-        return await server.start()
-
-    async def start_replica(
-        self, serverdir: Optional[str] = None, primary_port: Optional[int] = None, *args: str
-    ) -> RunningServer:
-        port = primary_port or self.primary_port
-        options = replica_options(
-            serverdir or os.path.abspath(self.mktemp()), f"http://127.0.0.1:{port}/", self.primary_dir, *args
-        )
-        server = RunningServer(options)
-        self.servers.append(server)
-        return await server.start()
-
-    async def status(self, server: RunningServer) -> dict[str, Any]:
-        return await status_of(server.url)
-
-    async def in_sync(self, replica: RunningServer, primary: RunningServer) -> None:
-        target = (await self.status(primary))["serial"]
-
-        async def synced() -> bool:
-            status = await self.status(replica)
-            return bool(status["serial"] == target and status["replication-blobs-pending"] == 0)
-
-        await wait_for(synced, f"replica at serial {target}")
 
     async def ok(self, server: RunningServer, method: str, path: str, body: Any = None, **headers: str) -> Reply:
         reply = await server.request(method, path, json_body=body, headers={**ROOT, **headers})
@@ -101,21 +66,8 @@ class ReplicationCase(TestCase):
         await self.upload(server, wheel)
         return wheel
 
-    async def upload(self, server: RunningServer, wheel: str, index: str = "alice/dev") -> Reply:
-        with open(wheel, "rb") as f:
-            content = f.read()
-        fields = {**twine_fields(wheel), **digests(content)}
-        body, content_type = form_body(fields, {"content": (os.path.basename(wheel), content)})
-        reply = await server.request(
-            "POST", f"/{index}/", data=body,
-            headers={**basic_auth("alice", "secret"), "Content-Type": content_type},
-        )
-        self.assertEqual(reply.code, 200, reply)
-        return reply
-
-    def stored_sha256(self, server_dir: str, wheel: str) -> str:
-        with open(wheel, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
+    async def upload(self, server: RunningServer, wheel: str) -> None:
+        self.assertEqual(await upload(server.url, "alice/dev", wheel, ALICE), 200)
 
 
 class ReplicaServesTests(ReplicationCase):
@@ -130,11 +82,11 @@ class ReplicaServesTests(ReplicationCase):
             )
         reply = await primary.request(
             "POST", "/alice/dev/", data=body,
-            headers={**basic_auth("alice", "secret"), "Content-Type": content_type},
+            headers={**ALICE, "Content-Type": content_type},
         )
         self.assertEqual(reply.code, 200, reply)
-        replica = await self.start_replica()
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         page = (await primary.request("GET", "/alice/dev/+simple/hello-pkg/", headers=SIMPLE_JSON)).json
         file_url = page["files"][0]["url"].split("/alice/dev/", 1)[1]
         for path, headers in [
@@ -154,16 +106,16 @@ class ReplicaServesTests(ReplicationCase):
             with self.subTest(path=path):
                 self.assertEqual(on_primary.code, 200, on_primary)
                 self.assertEqual((on_replica.code, on_replica.body), (200, on_primary.body))
-        status = await self.status(replica)
-        primary_status = await self.status(primary)
+        status = await status_of(replica.url)
+        primary_status = await status_of(primary.url)
         self.assertEqual(status["role"], "replica")
         self.assertEqual(status["primary-uuid"], primary_status["uuid"])
         self.assertEqual((status["replication-lag-serials"], status["replication-connected"]), (0, True))
         self.assertEqual(list(primary_status["replicas"]), [status["uuid"]])
         self.assertEqual(on_replica.header("X-Devpi-Primary-Uuid"), primary_status["uuid"])
         # the blobs came in the background, right after their commits
-        sha = self.stored_sha256(self.primary_dir, wheel)
-        self.assertTrue(os.path.exists(blob_path(status["serverdir"], sha)))
+        sha = sha256_of(wheel)
+        self.assertTrue(os.path.exists(blob_path(replica_dir, sha)))
         metrics = (await replica.request("GET", "/+metrics")).body.decode()
         self.assertIn("devpi_replication_lag_serials 0\n", metrics)
         self.assertIn(f"devpi_replication_primary_serial {primary_status['serial']}\n", metrics)
@@ -175,23 +127,23 @@ class ReplicaServesTests(ReplicationCase):
         self.patch(replica_blobs, "SPOOL_LIMIT", 64)
         primary = await self.start_primary()
         wheel = await self.populate(primary)
-        replica = await self.start_replica()
-        await self.in_sync(replica, primary)
-        sha = self.stored_sha256(self.primary_dir, wheel)
-        with open(blob_path((await self.status(replica))["serverdir"], sha), "rb") as f:
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
+        sha = sha256_of(wheel)
+        with open(blob_path(replica_dir, sha), "rb") as f:
             self.assertEqual(hashlib.sha256(f.read()).hexdigest(), sha)
 
     async def test_commits_are_pushed_at_once(self) -> None:
         primary = await self.start_primary()
-        replica = await self.start_replica()
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         for name in ("bob", "carol", "dave"):
             reply = await self.ok(primary, "PUT", f"/{name}", {"password": "pw"})
             serial = int(reply.header("X-Devpi-Serial") or 0)
             started = reactor.seconds()
 
             async def arrived() -> bool:
-                return (await self.status(replica))["serial"] >= serial
+                return (await status_of(replica.url))["serial"] >= serial
 
             await wait_for(arrived, f"serial {serial}")
             # pushed, not polled: well under the 0.2 s heartbeat
@@ -200,15 +152,15 @@ class ReplicaServesTests(ReplicationCase):
 
     async def test_writes_through_a_replica_are_read_back_at_once(self) -> None:
         primary = await self.start_primary()
-        replica = await self.start_replica()
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         reply = await self.ok(replica, "PUT", "/alice", {"password": "secret"})
         self.assertEqual(reply.header("X-Devpi-Proxy"), "replica")
         self.assertEqual((await replica.request("GET", "/alice")).code, 200)
         login = await replica.request("POST", "/+login", json_body={"user": "alice", "password": "secret"})
         self.assertEqual(login.code, 200, login)
         token = login.json["result"]["password"]
-        auth = {"X-Devpi-Auth": __import__("base64").b64encode(f"alice:{token}".encode()).decode()}
+        auth = devpi_auth("alice", token)
         reply = await replica.request("PUT", "/alice/dev", json_body={"bases": []}, headers=auth)
         self.assertEqual(reply.code, 200, reply)
         self.assertEqual((await replica.request("GET", "/alice/dev")).code, 200)
@@ -231,17 +183,16 @@ class ReplicaServesTests(ReplicationCase):
         upstream.add_project("up-pkg", [wheel], serial=10)
         primary = await self.start_primary()
         await self.ok(primary, "PATCH", "/root/pypi", {"mirror_url": upstream.simple_url})
-        replica = await self.start_replica()
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         page = await replica.request("GET", "/root/pypi/+simple/up-pkg/", headers=SIMPLE_JSON)
         self.assertEqual(page.code, 200, page)
         [link] = page.json["files"]
         path = "/root/pypi/" + link["url"].split("/root/pypi/", 1)[1].split("#")[0]
         got = await replica.request("GET", path, headers={"Accept": "*/*"})
         self.assertEqual((got.code, hashlib.sha256(got.body).hexdigest()), (200, wheel.sha256))
-        await self.in_sync(replica, primary)
-        status = await self.status(replica)
-        self.assertTrue(os.path.exists(blob_path(status["serverdir"], wheel.sha256)))
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
+        self.assertTrue(os.path.exists(blob_path(replica_dir, wheel.sha256)))
         names = await replica.request("GET", "/root/pypi/+simple/", headers=SIMPLE_JSON)
         self.assertIn("up-pkg", [p["name"] for p in names.json["projects"]])
 
@@ -262,9 +213,7 @@ class ReplicaAuthTests(ReplicationCase):
         self.assertNotIn("pwhash", json.dumps((await primary.request("GET", "/alice")).json))
 
     async def test_standalone_server_serves_no_replicas(self) -> None:
-        server = RunningServer(server_options(self.primary_dir))
-        self.servers.append(server)
-        await server.start()
+        server = await self.start(RunningServer(server_options(self.primary_dir)))
         token = ReplicaTokens(b"x" * 40, reactor).issue("a" * 32)
         reply = await server.request("GET", "/+changelog/stream", headers={"Authorization": f"Bearer {token}"})
         self.assertEqual(reply.code, 403)
@@ -272,8 +221,8 @@ class ReplicaAuthTests(ReplicationCase):
 
     async def test_replica_store_is_read_only(self) -> None:
         primary = await self.start_primary()
-        replica = await self.start_replica()
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         store = replica.service.getServiceNamed("store")._store
         self.assertTrue(store.read_only)
 
@@ -282,43 +231,41 @@ class ReplicaRecoveryTests(ReplicationCase):
     async def test_replica_serves_while_the_primary_is_down_and_catches_up(self) -> None:
         primary = await self.start_primary()
         wheel = await self.populate(primary)
-        replica = await self.start_replica()
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         await self.stop(primary)
 
         async def disconnected() -> bool:
-            return not (await self.status(replica))["replication-connected"]
+            return not (await status_of(replica.url))["replication-connected"]
 
         await wait_for(disconnected, "the replica to notice")
         page = await replica.request("GET", "/alice/dev/+simple/hello-pkg/", headers=SIMPLE_JSON)
         self.assertEqual([f["filename"] for f in page.json["files"]], [os.path.basename(wheel)])
-        self.assertIsNotNone((await self.status(replica))["replication-error"])
+        self.assertIsNotNone((await status_of(replica.url))["replication-error"])
         write = await replica.request("PUT", "/bob", json_body={"password": "x"})
         self.assertEqual(write.code, 502)
         primary = await self.start_primary()
         await self.upload(primary, make_wheel(self.mktemp(), "hello-pkg", "1.1"))
-        await self.in_sync(replica, primary)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         page = await replica.request("GET", "/alice/dev/+simple/hello-pkg/", headers=SIMPLE_JSON)
         self.assertEqual(len(page.json["files"]), 2)
-        self.assertIsNone((await self.status(replica))["replication-error"])
+        self.assertIsNone((await status_of(replica.url))["replication-error"])
 
     async def test_replica_refuses_another_primary(self) -> None:
         primary = await self.start_primary()
-        replica_dir = os.path.abspath(self.mktemp())
-        replica = await self.start_replica(replica_dir)
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         await self.stop(replica)
-        other = RunningServer(server_options(os.path.abspath(self.mktemp()), "--role", "primary",
-                                             "--secretfile", os.path.join(self.primary_dir, ".secret")))
-        self.servers.append(other)
-        await other.start()
-        replica = await self.start_replica(replica_dir, int(other.url.rsplit(":", 1)[1]))
+        secretfile = os.path.join(self.primary_dir, SECRET)
+        other_dir = os.path.abspath(self.mktemp())
+        other = await self.start(RunningServer(primary_options(other_dir, "--secretfile", secretfile)))
+        replica, _ = await self.start_replica(other.url + "/", replica_dir)
 
         async def stopped() -> bool:
-            return bool((await self.status(replica))["replication-stopped"])
+            return bool((await status_of(replica.url))["replication-stopped"])
 
         await wait_for(stopped, "the replica to refuse")
-        self.assertIn("the replica follows", (await self.status(replica))["replication-error"])
+        self.assertIn("the replica follows", (await status_of(replica.url))["replication-error"])
         self.assertEqual((await replica.request("GET", "/root")).code, 200)
 
     async def test_primary_restored_from_an_older_backup(self) -> None:
@@ -327,17 +274,16 @@ class ReplicaRecoveryTests(ReplicationCase):
                 await self.check_restored(commits, words)
 
     async def check_restored(self, commits: int, words: str) -> None:
-        primary = await self.start_primary(serverdir=self.primary_dir)
+        primary = await self.start_primary()
         await self.stop(primary)
         backup = os.path.abspath(self.mktemp())
         shutil.copytree(self.primary_dir, backup, ignore=shutil.ignore_patterns(".lock"))
         primary = await self.start_primary()
         for name in ("a1", "a2"):
             await self.ok(primary, "PUT", f"/{name}", {"password": "pw"})
-        replica_dir = os.path.abspath(self.mktemp())
-        replica = await self.start_replica(replica_dir)
-        await self.in_sync(replica, primary)
-        replica_serial = (await self.status(replica))["serial"]
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
+        replica_serial = (await status_of(replica.url))["serial"]
         await self.stop(replica)
         await self.stop(primary)
         shutil.rmtree(self.primary_dir)
@@ -345,13 +291,13 @@ class ReplicaRecoveryTests(ReplicationCase):
         primary = await self.start_primary()
         for n in range(commits):
             await self.ok(primary, "PUT", f"/b{n}", {"password": "pw"})
-        replica = await self.start_replica(replica_dir)
+        replica, _ = await self.start_replica(self.primary_url, replica_dir)
 
         async def stopped() -> bool:
-            return bool((await self.status(replica))["replication-stopped"])
+            return bool((await status_of(replica.url))["replication-stopped"])
 
         await wait_for(stopped, "the replica to stop following")
-        status = await self.status(replica)
+        status = await status_of(replica.url)
         self.assertIn(words, status["replication-error"])
         # nothing of the restored primary's different history was applied
         self.assertEqual(status["serial"], replica_serial)
@@ -363,16 +309,15 @@ class ReplicaRecoveryTests(ReplicationCase):
     async def test_blob_missing_on_the_primary(self) -> None:
         primary = await self.start_primary()
         wheel = await self.populate(primary)
-        sha = self.stored_sha256(self.primary_dir, wheel)
+        sha = sha256_of(wheel)
         held = blob_path(self.primary_dir, sha) + ".held"
         os.rename(blob_path(self.primary_dir, sha), held)
-        replica = await self.start_replica()
+        replica, replica_dir = await self.start_replica(self.primary_url)
 
         async def reported() -> bool:
-            return sha in (await self.status(replica))["replication-errors"]
+            return sha in (await status_of(replica.url))["replication-errors"]
 
         await wait_for(reported, "the missing blob to be reported")
-        replica_dir = (await self.status(replica))["serverdir"]
         page = (await replica.request("GET", "/alice/dev/+simple/hello-pkg/", headers=SIMPLE_JSON)).json
         path = "/alice/dev/" + page["files"][0]["url"].split("/alice/dev/", 1)[1].split("#")[0]
         reply = await replica.request("GET", path, headers={"Accept": "*/*"})
@@ -381,37 +326,33 @@ class ReplicaRecoveryTests(ReplicationCase):
         os.rename(held, blob_path(self.primary_dir, sha))
         reply = await replica.request("GET", path, headers={"Accept": "*/*"})
         self.assertEqual((reply.code, hashlib.sha256(reply.body).hexdigest()), (200, sha))
-        self.assertEqual((await self.status(replica))["replication-errors"], {})
+        self.assertEqual((await status_of(replica.url))["replication-errors"], {})
 
     async def test_corrupt_blob_on_the_primary_is_never_served(self) -> None:
         primary = await self.start_primary()
         wheel = await self.populate(primary)
-        sha = self.stored_sha256(self.primary_dir, wheel)
+        sha = sha256_of(wheel)
         os.chmod(blob_path(self.primary_dir, sha), 0o644)
         with open(blob_path(self.primary_dir, sha), "r+b") as f:
             f.write(b"XXXX")
-        replica = await self.start_replica()
+        replica, replica_dir = await self.start_replica(self.primary_url)
 
         async def reported() -> bool:
-            return sha in (await self.status(replica))["replication-errors"]
+            return sha in (await status_of(replica.url))["replication-errors"]
 
         await wait_for(reported, "the corrupt blob to be reported")
-        self.assertIn("other bytes", (await self.status(replica))["replication-errors"][sha])
-        replica_dir = (await self.status(replica))["serverdir"]
+        self.assertIn("other bytes", (await status_of(replica.url))["replication-errors"][sha])
         self.assertFalse(os.path.exists(blob_path(replica_dir, sha)))
 
     async def test_replica_promoted_to_primary(self) -> None:
         primary = await self.start_primary()
         await self.populate(primary)
-        replica_dir = os.path.abspath(self.mktemp())
-        replica = await self.start_replica(replica_dir)
-        await self.in_sync(replica, primary)
+        replica, replica_dir = await self.start_replica(self.primary_url)
+        await wait_in_sync(primary.url, {replica.url: replica_dir})
         await self.stop(replica)
         await self.stop(primary)
-        promoted = RunningServer(server_options(
-            replica_dir, "--role", "primary", "--secretfile", os.path.join(self.primary_dir, ".secret")))
-        self.servers.append(promoted)
-        await promoted.start()
+        secretfile = os.path.join(self.primary_dir, SECRET)
+        promoted = await self.start(RunningServer(primary_options(replica_dir, "--secretfile", secretfile)))
         reply = await promoted.request("PUT", "/bob", json_body={"password": "x"})
         self.assertEqual(reply.code, 201, reply)
         page = await promoted.request("GET", "/alice/dev/+simple/hello-pkg/", headers=SIMPLE_JSON)
