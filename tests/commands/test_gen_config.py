@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import os
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from typing import Optional
 
 from twisted.trial.unittest import TestCase
 
-from devpi_twisted.commands import gen_config, main
+from tests.commands.console import run_command
 
 FILES = ["crontab", "devpi-twisted.service", "nginx-devpi-twisted.conf", "supervisor-devpi-twisted.conf"]
 PASSWORD = "hunter2-not-for-files"
@@ -22,15 +20,15 @@ class GenConfigTests(TestCase):
         os.makedirs(self.workdir)
         self.out = os.path.join(self.workdir, "out")
         self.serverdir = os.path.join(self.workdir, "server")
+        # the options come from the command line and the environment a test gives, never the caller's
+        environ = {name: value for name, value in os.environ.items() if not name.startswith("DEVPI_TWISTED_")}
+        self.patch(os, "environ", environ)
 
     def gen_config(self, *argv: str, environ: Optional[dict[str, str]] = None) -> tuple[int, str, str]:
-        """Run the command with C{argv}; its exit code, stdout and stderr."""
-        options = gen_config.Options(environ=environ or {})
-        options.parseOptions(["--serverdir", self.serverdir, *argv])
-        stdout, stderr = io.StringIO(), io.StringIO()
-        with redirect_stdout(stdout), redirect_stderr(stderr):
-            code = gen_config.run(options)
-        return code, stdout.getvalue(), stderr.getvalue()
+        """Run the command with C{argv} (and C{environ}): its exit code, stdout and stderr."""
+        self.patch(os, "environ", {**os.environ, **(environ or {})})
+        outcome = run_command("gen-config", "--serverdir", self.serverdir, *argv)
+        return outcome.code, outcome.out, outcome.err
 
     def read(self, name: str, folder: Optional[str] = None) -> str:
         with open(os.path.join(folder or self.out, name), encoding="utf-8") as f:
@@ -39,13 +37,11 @@ class GenConfigTests(TestCase):
     def test_default_folder_in_the_current_directory(self) -> None:
         self.addCleanup(os.chdir, os.getcwd())
         os.chdir(self.workdir)
-        stdout = io.StringIO()
-        with redirect_stdout(stdout):
-            code = main(["gen-config", "--serverdir", self.serverdir])
-        self.assertEqual(code, 0)
+        outcome = run_command("gen-config", "--serverdir", self.serverdir)
+        self.assertEqual(outcome.code, 0)
         folder = os.path.join(self.workdir, "gen-config")
         self.assertEqual(sorted(os.listdir(folder)), FILES)
-        self.assertIn(f"wrote {os.path.join(folder, 'devpi-twisted.service')}", stdout.getvalue())
+        self.assertIn(f"wrote {os.path.join(folder, 'devpi-twisted.service')}", outcome.out)
 
     def test_output_dir(self) -> None:
         code, stdout, _ = self.gen_config("--output-dir", self.out)
@@ -141,9 +137,7 @@ class GenConfigTests(TestCase):
         self.assertIn(f"cannot write into {self.out}", stderr)
 
     def test_server_option_errors_are_usage_errors(self) -> None:
-        stderr = io.StringIO()
-        with redirect_stderr(stderr):
-            code = main(["gen-config", "--port", "70000", "--output-dir", self.out])
-        self.assertEqual(code, 2)
-        self.assertIn("--port 70000 is not a port number", stderr.getvalue())
+        outcome = run_command("gen-config", "--port", "70000", "--output-dir", self.out)
+        self.assertEqual(outcome.code, 2)
+        self.assertIn("--port 70000 is not a port number", outcome.err)
         self.assertFalse(os.path.exists(self.out))
