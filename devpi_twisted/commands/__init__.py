@@ -8,6 +8,9 @@ from typing import Optional, Sequence
 
 from twisted.python import usage
 
+from devpi_twisted.dump.errors import DumpError
+from devpi_twisted.serverdir import ServerDirError
+
 #: subcommand -> (module in this package, one-line description)
 COMMANDS = {
     "init": ("init", "create a server directory with root and root/pypi"),
@@ -17,6 +20,10 @@ COMMANDS = {
     "import": ("import_", "restore a dump (ours or devpi-server's) into a server directory"),
     "fsck": ("fsck", "check every stored file against its recorded hash"),
 }
+
+
+class CommandError(Exception):
+    """A command cannot do its task; C{str()} says why."""
 
 
 def _command_module(name: str):  # type: ignore[no-untyped-def]
@@ -52,7 +59,11 @@ class _LazyOptions:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command named in C{argv} (default: C{sys.argv[1:]}); returns the exit code."""
+    """
+    Run the command named in C{argv} (default: C{sys.argv[1:]}); returns the
+    exit code, 1 with the message of a command's L{CommandError},
+    L{DumpError} or L{ServerDirError}.
+    """
     options = MainOptions()
     try:
         options.parseOptions(list(sys.argv[1:] if argv is None else argv))
@@ -60,4 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sub = options.subOptions if options.subCommand else options
         print(f"{sub}\ndevpi-twisted: error: {error}", file=sys.stderr)
         return 2
-    return _command_module(options.subCommand).run(options.subOptions)
+    try:
+        return _command_module(options.subCommand).run(options.subOptions)
+    except (CommandError, DumpError, ServerDirError) as error:
+        print(f"devpi-twisted: {error}", file=sys.stderr)
+        return 1

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 from devpi_twisted.commands.offline import open_readonly
 from devpi_twisted.dump.directories import new_directory
-from devpi_twisted.dump.errors import DumpError
 from devpi_twisted.dump.exporter import Exporter
 from devpi_twisted.options import ServerDirOptions
-from devpi_twisted.serverdir import ServerDirError
 
 
 class Options(ServerDirOptions):
@@ -28,13 +24,12 @@ class Options(ServerDirOptions):
 
 
 def run(options: Options) -> int:
-    """Export; 1 when the server directory or a stored file cannot be read, or DIR is not empty."""
-    try:
-        with open_readonly(options["serverdir"]) as server, new_directory(options["directory"]) as temp:
-            summary = Exporter(server.store, server.blobs, temp).run()
-    except (DumpError, ServerDirError) as error:
-        print(f"devpi-twisted: {error}", file=sys.stderr)
-        return 1
+    """
+    Export; L{DumpError} or L{ServerDirError} when the server directory or
+    a stored file cannot be read, or DIR is not empty.
+    """
+    with open_readonly(options["serverdir"]) as server, new_directory(options["directory"]) as temp:
+        summary = Exporter(server.store, server.blobs, temp).run()
     print(
         f"exported {summary.users} users, {summary.indexes} indexes, {summary.projects} projects"
         f" and {summary.files} files to {options['directory']}"

@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 
 from twisted.python import usage
 
+from devpi_twisted.commands import CommandError
 from devpi_twisted.commands.fsck_repair import CHUNK, METADATA_SUFFIX, Source, repair, sources
 from devpi_twisted.commands.offline import ReadOnlyServer, open_readonly
 from devpi_twisted.model import keys
 from devpi_twisted.options import ServerDirOptions
-from devpi_twisted.serverdir import ServerDirError
 from devpi_twisted.store.blobs import FileBlobStore
 
 MISSING = "missing"
@@ -174,7 +174,10 @@ def repair_all(server: ReadOnlyServer, damaged: list[Damage], options: Options) 
 
 
 def run(options: Options) -> int:
-    """Check (and repair); 0 when every file is (again) in order, else 1."""
+    """
+    Check (and repair); 0 when every file is (again) in order, else 1;
+    L{CommandError} or L{ServerDirError} when the check cannot be made.
+    """
     try:
         with open_readonly(options["serverdir"]) as server:
             total, damaged = find_damage(server, not options["no-checksum"])
@@ -185,9 +188,8 @@ def run(options: Options) -> int:
                 left = repair_all(server, damaged, options)
                 print(f"Repaired {files(damaged) - files(left)} of {files(damaged)} broken files.")
                 damaged = left
-    except (ServerDirError, OSError) as error:
-        print(f"devpi-twisted: {error}", file=sys.stderr)
-        return 1
+    except OSError as error:
+        raise CommandError(str(error)) from error
     if damaged:
         print("There have been errors during consistency check.", file=sys.stderr)
         return 1

@@ -13,7 +13,6 @@ from devpi_twisted.dump.directories import new_directory
 from devpi_twisted.dump.errors import DumpError, NotEmpty
 from devpi_twisted.dump.importer import Importer, ImportSettings, ImportSummary
 from devpi_twisted.options import ServerDirOptions
-from devpi_twisted.serverdir import ServerDirError
 
 
 class Options(ServerDirOptions):
@@ -58,24 +57,23 @@ def _import(options: Options, dump: Dump, serverdir: str) -> ImportSummary:
 
 
 def run(options: Options) -> int:
-    """Import; 1 (with nothing imported) for bad input or a server directory that holds data."""
+    """
+    Import; L{DumpError} or L{ServerDirError} (nothing imported) for bad
+    input or a server directory that holds data.
+    """
     serverdir = os.path.abspath(os.path.expanduser(options["serverdir"]))
-    try:
-        dump = read_dump(options["directory"])
-        print(f"importing {dump.path} (dumpversion {dump.dumpversion}, written by {dump.producer})")
-        if options["merge"]:
-            summary = _import(options, dump, serverdir)
-        else:
-            try:
-                with new_directory(serverdir) as temp:
-                    summary = _import(options, dump, temp)
-            except NotEmpty:
-                raise DumpError(
-                    f"{serverdir} is not empty: import into a new server directory, or add --merge"
-                )
-    except (DumpError, ServerDirError) as error:
-        print(f"devpi-twisted: {error}", file=sys.stderr)
-        return 1
+    dump = read_dump(options["directory"])
+    print(f"importing {dump.path} (dumpversion {dump.dumpversion}, written by {dump.producer})")
+    if options["merge"]:
+        summary = _import(options, dump, serverdir)
+    else:
+        try:
+            with new_directory(serverdir) as temp:
+                summary = _import(options, dump, temp)
+        except NotEmpty:
+            raise DumpError(
+                f"{serverdir} is not empty: import into a new server directory, or add --merge"
+            )
     print(
         f"imported {summary.users} users, {summary.indexes} indexes, {summary.projects} projects"
         f" and {summary.files} files into {serverdir} in {summary.transactions} transactions"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Optional
 
@@ -11,13 +10,14 @@ from passlib.hash import argon2
 from twisted.python import usage
 
 from devpi_twisted.auth.passwords import PasswordHasher
+from devpi_twisted.commands import CommandError
 from devpi_twisted.commands.offline import open_offline, run_here
 from devpi_twisted.model import users
 from devpi_twisted.model.acl import ROOT
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.model.state import StateWriter
 from devpi_twisted.options import ServerDirOptions
-from devpi_twisted.serverdir import NODEINFO, ServerDirError
+from devpi_twisted.serverdir import NODEINFO
 
 
 class Options(ServerDirOptions):
@@ -53,24 +53,21 @@ def _create(txn: StateWriter, pwhash: str, root_pypi: bool, now: float) -> None:
 
 
 def run(options: Options) -> int:
-    """Create the server directory; 1 if it already holds data or cannot be used."""
+    """
+    Create the server directory; L{CommandError} or L{ServerDirError} if it
+    already holds data or cannot be used.
+    """
     path = os.path.abspath(os.path.expanduser(options["serverdir"]))
     if os.path.exists(os.path.join(path, NODEINFO)):
-        print(f"devpi-twisted: {path} already holds devpi-twisted data", file=sys.stderr)
-        return 1
+        raise CommandError(f"{path} already holds devpi-twisted data")
     pwhash: Optional[str] = options["root-passwd-hash"]
     if pwhash is None:
         pwhash = PasswordHasher(run_here).hash_now(options["root-passwd"])
     root_pypi = not options["no-root-pypi"]
-    try:
-        with open_offline(path) as server:
-            if server.store.serial >= 0:
-                print(f"devpi-twisted: {path} already holds devpi-twisted data", file=sys.stderr)
-                return 1
-            server.store.transact_now(lambda txn: _create(txn, pwhash, root_pypi, time.time()))
-    except ServerDirError as error:
-        print(f"devpi-twisted: {error}", file=sys.stderr)
-        return 1
+    with open_offline(path) as server:
+        if server.store.serial >= 0:
+            raise CommandError(f"{path} already holds devpi-twisted data")
+        server.store.transact_now(lambda txn: _create(txn, pwhash, root_pypi, time.time()))
     created = "root user and root/pypi" if root_pypi else "root user"
     print(f"created {path} with the {created}")
     return 0

@@ -8,11 +8,11 @@ import time
 from typing import Optional
 
 from devpi_twisted.auth.passwords import PasswordHasher
+from devpi_twisted.commands import CommandError
 from devpi_twisted.commands.offline import open_offline, run_here
 from devpi_twisted.model import users
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.options import ServerDirOptions
-from devpi_twisted.serverdir import ServerDirError
 
 #: How often a TTY user may type two different passwords (devpi's number).
 ATTEMPTS = 3
@@ -30,11 +30,6 @@ class Options(ServerDirOptions):
 
     def parseArgs(self, user: str) -> None:
         self["user"] = user
-
-
-def _fail(message: str) -> int:
-    print(f"devpi-twisted: {message}", file=sys.stderr)
-    return 1
 
 
 def read_password(username: str) -> Optional[str]:
@@ -55,24 +50,24 @@ def read_password(username: str) -> Optional[str]:
 
 
 def run(options: Options) -> int:
-    """Set the password; 1 for an unknown user, no password, or a directory in use."""
+    """
+    Set the password; L{CommandError} or L{ServerDirError} for an unknown
+    user, no password, or a directory in use.
+    """
     username = options["user"]
-    try:
-        with open_offline(options["serverdir"], create=False) as server:
-            if server.serverdir.primary_uuid is not None:
-                return _fail("this is a replica's directory: change the password on the primary")
-            try:
-                users.get_user(server.store, username)
-            except NotFound:
-                return _fail(f"user {username!r} not found")
-            password = read_password(username)
-            if password is None:
-                return _fail("no password set")
-            pwhash = PasswordHasher(run_here).hash_now(password)
-            server.store.transact_now(
-                lambda txn: users.modify_user(txn, username, {}, pwhash, time.time())
-            )
-    except ServerDirError as error:
-        return _fail(str(error))
+    with open_offline(options["serverdir"], create=False) as server:
+        if server.serverdir.primary_uuid is not None:
+            raise CommandError("this is a replica's directory: change the password on the primary")
+        try:
+            users.get_user(server.store, username)
+        except NotFound:
+            raise CommandError(f"user {username!r} not found")
+        password = read_password(username)
+        if password is None:
+            raise CommandError("no password set")
+        pwhash = PasswordHasher(run_here).hash_now(password)
+        server.store.transact_now(
+            lambda txn: users.modify_user(txn, username, {}, pwhash, time.time())
+        )
     print(f"password of user {username!r} changed; its login tokens no longer work")
     return 0
