@@ -34,6 +34,11 @@ class Deployment:
     #: the system user the server runs as
     user: str
 
+    @property
+    def foreground_command(self) -> tuple[str, ...]:
+        """C{twistd -n devpi ...}: the server in the foreground, for a service manager."""
+        return (self.twistd, "-n", "--pidfile=", "devpi", *self.server_args)
+
 
 def deployment_from(
     options: ServerOptions,

@@ -28,8 +28,10 @@ redirect_stderr=true
 
 def render(deployment: Deployment) -> str:
     """The program section of C{deployment}."""
-    command = [deployment.twistd, "-n", "--pidfile=", "devpi", *deployment.server_args]
-    return TEMPLATE.format(command=command_line(command), user=printable(deployment.user, "a supervisor config"))
+    return TEMPLATE.format(
+        command=command_line(deployment.foreground_command),
+        user=printable(deployment.user, "a supervisor config"),
+    )
 
 
 def command_line(args: Iterable[str]) -> str:

@@ -35,8 +35,10 @@ WantedBy=multi-user.target
 
 def render(deployment: Deployment) -> str:
     """The unit file of C{deployment}."""
-    command = [deployment.twistd, "-n", "--pidfile=", "devpi", *deployment.server_args]
-    return TEMPLATE.format(user=printable(deployment.user, "a systemd unit"), command=command_line(command))
+    return TEMPLATE.format(
+        user=printable(deployment.user, "a systemd unit"),
+        command=command_line(deployment.foreground_command),
+    )
 
 
 def command_line(args: Iterable[str]) -> str:
