@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import http.client
 import os
 import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from devpi_twisted import __version__
 from devpi_twisted.dists.errors import DistError
@@ -39,23 +38,17 @@ class Source:
 
 def without_credentials(url: str) -> str:
     """C{url} with any user and password left out, to be shown."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return mirrors.split_credentials(url)[0]
 
 
 def download(url: str, timeout: float) -> Callable[[IBlobWriter], None]:
     """Fetch C{url} (HTTP Basic auth from its user and password, never sent on after a redirect)."""
 
     def fetch(writer: IBlobWriter) -> None:
-        parts = urlsplit(url)
-        request = urllib.request.Request(
-            without_credentials(url), headers={"User-Agent": f"devpi-twisted-fsck/{__version__}"}
-        )
-        if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            request.add_unredirected_header(
-                "Authorization", "Basic " + base64.b64encode(pair.encode()).decode()
-            )
+        bare, authorization = mirrors.split_credentials(url)
+        request = urllib.request.Request(bare, headers={"User-Agent": f"devpi-twisted-fsck/{__version__}"})
+        if authorization is not None:
+            request.add_unredirected_header("Authorization", authorization.decode())
         with urllib.request.urlopen(request, timeout=timeout) as response:  # reactor-safe: offline command
             while chunk := response.read(CHUNK):
                 writer.write(chunk)

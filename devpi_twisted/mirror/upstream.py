@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import random
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Coroutine, Optional, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore
@@ -34,6 +33,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IResponse
 
 from devpi_twisted.metrics import Metrics
+from devpi_twisted.model.mirrors import split_credentials
 
 T = TypeVar("T")
 
@@ -113,14 +113,8 @@ class _Target:
 
 
 def _target(url: str) -> _Target:
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    authorization = None
-    if at:
-        user, _, password = userinfo.partition(":")
-        pair = f"{unquote(user)}:{unquote(password)}".encode()
-        authorization = b"Basic " + base64.b64encode(pair)
-    return _Target(urlunsplit(parts._replace(netloc=hostport)), hostport.lower(), authorization)
+    bare, authorization = split_credentials(url)
+    return _Target(bare, urlsplit(url).netloc.rpartition("@")[2].lower(), authorization)
 
 
 class _Retry(Exception):
