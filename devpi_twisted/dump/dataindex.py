@@ -46,6 +46,11 @@ class FileDesc:
         """The file's name."""
         return self.relpath.rsplit("/", 1)[-1]
 
+    @property
+    def for_basename(self) -> str:
+        """The name of the release file a tox result is for (C{""} without one)."""
+        return (self.for_entrypath or "").rsplit("/", 1)[-1]
+
 
 @dataclass(frozen=True)
 class IndexDump:
@@ -132,8 +137,6 @@ class _Reader:
             check(value)
         except InvalidInput as error:
             raise self.fail(where, error.message)
-        if value.startswith("+"):
-            raise self.fail(where, f"{value!r} may not start with '+'")
 
     def version(self, value: Any, where: str) -> str:
         try:
@@ -274,7 +277,7 @@ class _Reader:
                 raise self.fail(desc.where + ".relpath", f"{desc.relpath!r} is listed twice")
             seen.add(desc.relpath)
             if desc.type == TOXRESULT:
-                target = (desc.for_entrypath or "").rsplit("/", 1)[-1]
+                target = desc.for_basename
                 if (desc.project, desc.version, target) not in releases:
                     raise self.fail(
                         desc.where + ".for_entrypath",

@@ -14,7 +14,7 @@ from devpi_twisted.dump.errors import DumpError
 from devpi_twisted.dump.layout import doczip_path, local_path, releasefile_path, toxresult_path
 from devpi_twisted.dump.records import file_to_dump, user_to_dump, version_to_dump
 from devpi_twisted.model import keys
-from devpi_twisted.model.indexes import MIRROR
+from devpi_twisted.model.indexes import MIRROR, project_names
 from devpi_twisted.model.releases import DOCZIP, RELEASEFILE, TOXRESULT, Yanked, version_names
 from devpi_twisted.model.state import StateReader
 from devpi_twisted.store.blobs import IBlobStore
@@ -64,7 +64,7 @@ class Exporter:
         projects: dict[str, Any] = {}
         files: list[dict[str, Any]] = []
         yanked: dict[str, dict[str, Yanked]] = {}
-        for project in self._state.children(keys.projects_of(username, indexname)):
+        for project in project_names(self._state, username, indexname):
             projects[project] = {}
             for version in version_names(self._state, username, indexname, project):
                 record = self._state.get(keys.version(username, indexname, project, version))

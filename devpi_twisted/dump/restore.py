@@ -82,7 +82,7 @@ def _restore_toxresult(
     log: list[dict[str, Any]],
     now: float,
 ) -> None:
-    target = (desc.for_entrypath or "").rsplit("/", 1)[-1]
+    target = desc.for_basename
     release = next(
         link
         for link in record["+elinks"]
