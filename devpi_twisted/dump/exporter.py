@@ -15,7 +15,7 @@ from devpi_twisted.dump.layout import doczip_path, local_path, releasefile_path,
 from devpi_twisted.dump.records import file_to_dump, user_to_dump, version_to_dump
 from devpi_twisted.model import keys
 from devpi_twisted.model.indexes import MIRROR, project_names
-from devpi_twisted.model.releases import DOCZIP, RELEASEFILE, TOXRESULT, Yanked, version_names
+from devpi_twisted.model.releases import DOCZIP, RELEASEFILE, TOXRESULT, Yanked, link_basename, version_names
 from devpi_twisted.model.state import StateReader
 from devpi_twisted.store.blobs import IBlobStore
 
@@ -86,13 +86,13 @@ class Exporter:
         releases = {link["entrypath"]: link for link in links if link["rel"] == RELEASEFILE}
         files = []
         for link in releases.values():
-            relpath = releasefile_path(index, project, version, _basename(link))
+            relpath = releasefile_path(index, project, version, link_basename(link))
             files.append(self._copy(RELEASEFILE, relpath, link))
         for link in links:
             if link["rel"] == TOXRESULT and link.get("for_entrypath") in releases:
                 release = releases[link["for_entrypath"]]
                 sha256 = release["hashes"]["sha256"]
-                relpath = toxresult_path(index, project, sha256, _basename(link))
+                relpath = toxresult_path(index, project, sha256, link_basename(link))
                 files.append(self._copy(TOXRESULT, relpath, link, release["entrypath"]))
         for link in links:
             if link["rel"] == DOCZIP:
@@ -116,6 +116,3 @@ class Exporter:
         self.summary.files += 1
         return file_to_dump(kind, relpath, link, entry, *for_entrypath)
 
-
-def _basename(link: dict[str, Any]) -> str:
-    return str(link["entrypath"]).rsplit("/", 1)[-1]

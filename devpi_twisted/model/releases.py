@@ -183,8 +183,9 @@ def _drop_link(txn: StateWriter, record: dict[str, Any], link: dict[str, Any]) -
         _drop_file(txn, gone["entrypath"])
 
 
-def _basename(link: dict[str, Any]) -> str:
-    return link["entrypath"].rsplit("/", 1)[-1]
+def link_basename(link: dict[str, Any]) -> str:
+    """The file name of a version's link (the last part of its entrypath)."""
+    return str(link["entrypath"]).rsplit("/", 1)[-1]
 
 
 def _make_room(
@@ -202,7 +203,7 @@ def _make_room(
     and C{("upload", None)} when there was nothing.
     """
     for link in record["+elinks"]:
-        if link["rel"] == rel and _basename(link) == filename:
+        if link["rel"] == rel and link_basename(link) == filename:
             if link["hashes"].get("sha256") == sha256:
                 return "identical", str(link["entrypath"])
             if not config["volatile"]:
