@@ -40,10 +40,8 @@ from devpi_twisted.options import Options
 from devpi_twisted.replication.blobs import BlobFetcher
 from devpi_twisted.replication.feed import ReplicaFeeds
 from devpi_twisted.replication.follower import Follower
-from devpi_twisted.replication.forward import Forwarder, ReplicaGate
 from devpi_twisted.replication.gauges import watch_feeds, watch_replica
 from devpi_twisted.replication.mirror import PrimaryMirrorPages
-from devpi_twisted.replication.replica import Replica
 from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.serverdir import (
     BLOBS,
@@ -60,7 +58,8 @@ from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.threads import Runner, pool_runner
 from devpi_twisted.web.app import make_resource
-from devpi_twisted.web.context import ServerInfo, WebContext
+from devpi_twisted.web.context import Replica, ServerInfo, WebContext
+from devpi_twisted.web.relay import Forwarder, ReplicaGate
 from devpi_twisted.web.site import DevpiSite
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Optional, Protocol
 
 from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.secret_names import is_secret
-
-if TYPE_CHECKING:
-    from devpi_twisted.web.site import LimitedRequest
 
 #: The route of a request that no route took (unknown path or method, body too large).
 UNROUTED = "unrouted"
@@ -22,6 +19,21 @@ OTHER = "other"
 
 #: The access log line, e.g. C{127.0.0.1 alice "GET /alice/dev/+simple/pkg/" 200 1234 1.8ms "pip/24"}.
 ACCESS_LINE = '{remote} {user} "{method} {path}" {status} {bytes} {duration} "{agent}"'
+
+
+class LoggedRequest(Protocol):
+    """What the access log reads of a finished request (a L{devpi_twisted.web.site.LimitedRequest})."""
+
+    route: str
+    username: Optional[str]
+    method: bytes
+    uri: bytes
+    code: int
+    sentLength: int
+
+    def getClientAddress(self) -> Any: ...
+
+    def getHeader(self, key: bytes) -> Optional[bytes]: ...
 
 
 class RoutedKlein(Klein):
@@ -66,7 +78,7 @@ def method_label(method: bytes) -> str:
     return METHODS.get(method, OTHER)
 
 
-def access_fields(request: LimitedRequest, duration: float) -> dict[str, Any]:
+def access_fields(request: LoggedRequest, duration: float) -> dict[str, Any]:
     """The fields of a finished request's access log event."""
     address = request.getClientAddress()
     agent = request.getHeader(b"user-agent")
@@ -76,7 +88,7 @@ def access_fields(request: LimitedRequest, duration: float) -> dict[str, Any]:
         "method": request.method.decode("ascii", "backslashreplace"),
         "path": loggable_path(request.uri),
         "status": request.code,
-        "bytes": request.sentLength,  # type: ignore[attr-defined]
+        "bytes": request.sentLength,
         "duration": Seconds(duration),
         "agent": "-" if agent is None else agent.decode("latin-1"),
         "route": request.route,

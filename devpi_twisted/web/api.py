@@ -10,7 +10,8 @@ from twisted.web.iweb import IRequest
 from devpi_twisted.auth.credentials import OK
 from devpi_twisted.model import indexes, users
 from devpi_twisted.web.context import WebContext
-from devpi_twisted.web.incoming import authenticate, outside_url
+from devpi_twisted.web.incoming import authenticate
+from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import json_reply, result_reply
 
 #: What devpi-client may rely on this server to understand.

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from twisted.internet.interfaces import IReactorTime
 
 from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
+from devpi_twisted.auth.replicas import ReplicaTokens
 from devpi_twisted.auth.tokens import TokenSigner
 from devpi_twisted.metrics import Metrics
 from devpi_twisted.mirror.files import MirrorFiles
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.projects import MirrorProjects
 from devpi_twisted.model.acl import Policy
+from devpi_twisted.replication.blobs import BlobFetcher
+from devpi_twisted.replication.feed import ReplicaFeeds
+from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
-
-if TYPE_CHECKING:  # they import web modules themselves
-    from devpi_twisted.auth.replicas import ReplicaTokens
-    from devpi_twisted.replication.feed import ReplicaFeeds
-    from devpi_twisted.replication.replica import Replica
+from devpi_twisted.web.relay import Forwarder
 
 #: The largest JSON request body the API reads.
 JSON_BODY_LIMIT = 10 * 1024 * 1024
@@ -39,6 +39,15 @@ class ServerInfo:
     port: int
     outside_url: Optional[str]
     version: str
+
+
+@dataclass(frozen=True)
+class Replica:
+    """The replica side of this server (None on a primary or standalone server)."""
+
+    status: ReplicaStatus
+    blobs: BlobFetcher
+    forwarder: Forwarder
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from devpi_twisted.model.links import project_versions
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.releases import DOCZIP, version_key
 from devpi_twisted.web.context import WebContext
-from devpi_twisted.web.incoming import outside_url
+from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import body_reply
 
 _VERSION = "/<name:username>/<name:indexname>/<name:project>/<version>"

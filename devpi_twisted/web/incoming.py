@@ -1,10 +1,10 @@
-"""What a request brings: its credentials, its JSON body, the URL it was sent to."""
+"""What a request brings: its credentials, its JSON body, its query arguments."""
 
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from twisted.web.iweb import IRequest
 
@@ -72,21 +72,3 @@ def has_arg(request: IRequest, name: bytes) -> bool:
     # twisted drops a bare C{?name} (no C{=}) from request.args; devpi honours it
     query = request.uri.partition(b"?")[2]
     return name in (request.args or {}) or name in query.split(b"&")
-
-
-def outside_url(request: IRequest, configured: Optional[str]) -> str:
-    """
-    The base URL clients reach this server at, without a trailing slash:
-    C{--outside-url}, else the C{X-Outside-Url} header, else C{Host}.
-    """
-    if configured:
-        return configured.rstrip("/")
-    header: Optional[bytes] = request.getHeader(b"x-outside-url")
-    if header:
-        return header.decode("utf-8", "replace").rstrip("/")
-    scheme = "https" if request.isSecure() else "http"
-    host: Optional[bytes] = request.getHeader(b"host")
-    if host:
-        return f"{scheme}://{host.decode('ascii', 'replace')}"
-    address = request.getHost()
-    return f"{scheme}://{address.host}:{address.port}"

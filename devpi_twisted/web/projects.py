@@ -12,7 +12,8 @@ from devpi_twisted.model.errors import InvalidInput, NotFound, PermissionDenied
 from devpi_twisted.model.links import project_versions
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.web.context import WebContext
-from devpi_twisted.web.incoming import authenticate, has_arg, outside_url, permission, read_json
+from devpi_twisted.web.incoming import authenticate, has_arg, permission, read_json
+from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import message_reply, result_reply
 from devpi_twisted.web.simple import FROM_INDEX_PROJECT, SimplePages, redirect, wants_simple
 from devpi_twisted.web.transactions import commit

@@ -24,7 +24,7 @@ from devpi_twisted.model.links import (
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.state import StateReader
 from devpi_twisted.web.context import WebContext
-from devpi_twisted.web.incoming import outside_url
+from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.negotiation import (
     CONTENT_TYPES,
     SIMPLE_JSON,

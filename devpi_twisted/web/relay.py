@@ -1,4 +1,4 @@
-"""On a replica: requests that change data are relayed to the primary, reads it cannot serve too."""
+"""A replica's write relay: requests that change data go to the primary, reads it cannot serve too."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from devpi_twisted.mirror.bodies import BodyReceiver
 from devpi_twisted.mirror.upstream import describe
 from devpi_twisted.replication.status import ReplicaStatus, reported_serial
 from devpi_twisted.store.changelog import Store
-from devpi_twisted.web.incoming import outside_url
+from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import error_reply
 
 #: Headers that describe one connection, not the request: never relayed.
