@@ -13,6 +13,7 @@ from urllib.parse import quote
 from devpi_twisted import __version__
 from devpi_twisted.dists.errors import DistError
 from devpi_twisted.dists.metadata import read_core_metadata
+from devpi_twisted.mirror.credentials import split_credentials
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.state import StateReader
 from devpi_twisted.store.blobs import FileBlobStore, HashMismatch, IBlobWriter
@@ -38,14 +39,14 @@ class Source:
 
 def without_credentials(url: str) -> str:
     """C{url} with any user and password left out, to be shown."""
-    return mirrors.split_credentials(url)[0]
+    return split_credentials(url)[0]
 
 
 def download(url: str, timeout: float) -> Callable[[IBlobWriter], None]:
     """Fetch C{url} (HTTP Basic auth from its user and password, never sent on after a redirect)."""
 
     def fetch(writer: IBlobWriter) -> None:
-        bare, authorization = mirrors.split_credentials(url)
+        bare, authorization = split_credentials(url)
         request = urllib.request.Request(bare, headers={"User-Agent": f"devpi-twisted-fsck/{__version__}"})
         if authorization is not None:
             request.add_unredirected_header("Authorization", authorization.decode())

@@ -33,7 +33,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IResponse
 
 from devpi_twisted.metrics import Metrics
-from devpi_twisted.model.mirrors import split_credentials
+from devpi_twisted.mirror.credentials import split_credentials
 
 T = TypeVar("T")
 

@@ -113,6 +113,16 @@ class Policy:
         self._check_index(identity, username, indexname, "delete")
 
 
+def may_upload(identity: Identity, config: dict[str, Any]) -> bool:
+    """Whether C{identity} may upload to, or push into, an index with C{config}: its C{acl_upload}."""
+    return allows(config["acl_upload"], identity)
+
+
+def may_upload_toxresult(identity: Identity, config: dict[str, Any]) -> bool:
+    """Whether C{identity} may attach tox results to an index's files: its C{acl_toxresult_upload}."""
+    return allows(config["acl_toxresult_upload"], identity)
+
+
 def may_delete_entries(identity: Identity, username: str, config: dict[str, Any]) -> bool:
     """
     devpi's C{del_entry}: whether C{identity} may delete files, versions and

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from devpi_twisted.dists.filenames import version_from_filename
@@ -143,6 +143,13 @@ def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
     return ProjectLinks(
         project, links, versions, visibility.hidden_mirrors, resolution.missing, exists
     )
+
+
+def installable_offline(state: StateReader, page: ProjectLinks) -> ProjectLinks:
+    """What an offline server's page shows: only the links whose files are here (installers cannot get the others)."""
+    kept = [link for link in page.links if state.get(keys.file(link.relpath)) is not None]
+    versions = {link.version for link in kept}
+    return replace(page, links=kept, versions=[v for v in page.versions if v in versions])
 
 
 def mirrors_to_refresh(state: StateReader, name: str, project: str) -> list[tuple[str, dict[str, Any]]]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Any, Optional
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from devpi_twisted.model import keys
 from devpi_twisted.model.indexes import PYPI_SIMPLE_URL
@@ -32,21 +31,6 @@ def with_credentials(url: str, config: dict[str, Any]) -> str:
         return url
     userinfo = mirror.netloc.rpartition("@")[0]
     return urlunsplit(target._replace(netloc=f"{userinfo}@{target.netloc}"))
-
-
-def split_credentials(url: str) -> tuple[str, Optional[bytes]]:
-    """
-    C{url} without the user and password in it, and the HTTP Basic
-    C{Authorization} value they make (None when it has none).
-    """
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    authorization = None
-    if at:
-        user, _, password = userinfo.partition(":")
-        pair = f"{unquote(user)}:{unquote(password)}".encode()
-        authorization = b"Basic " + base64.b64encode(pair)
-    return urlunsplit(parts._replace(netloc=hostport)), authorization
 
 
 def cache_expiry(config: dict[str, Any], default: float) -> float:

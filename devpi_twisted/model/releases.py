@@ -287,6 +287,21 @@ def add_release_file(
     )
 
 
+#: What an upload of a file already there, byte for byte, on a non-volatile index reports.
+IDENTICAL_ON_NON_VOLATILE = "Upload of identical file to non volatile index."
+
+
+def upload_message(state: StateReader, username: str, indexname: str, outcome: Outcome) -> str:
+    """
+    What a release file upload reports: C{OK}, or that the file was already
+    there unchanged on a non-volatile index (accepted, nothing written).
+    """
+    config = state.get(keys.index(username, indexname)) or {}
+    if outcome.identical and not config.get("volatile", True):
+        return IDENTICAL_ON_NON_VOLATILE
+    return "OK"
+
+
 def register_version(
     txn: StateWriter, username: str, indexname: str, metadata: dict[str, Any]
 ) -> None:

@@ -9,7 +9,7 @@ from twisted.web.resource import IResource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter
 
-from devpi_twisted.mirror.upstream import UpstreamError, UpstreamTimeout
+from devpi_twisted.mirror.upstream import UpstreamError
 from devpi_twisted.model import errors
 from devpi_twisted.store.changelog import ReadOnlyStore
 from devpi_twisted.web import (
@@ -30,7 +30,7 @@ from devpi_twisted.web.access_log import RoutedKlein
 from devpi_twisted.web.simple import SimplePages
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.headers import DevpiHeaders
-from devpi_twisted.web.replies import HTTPError, error_reply, status_of
+from devpi_twisted.web.replies import HTTPError, error_reply, gateway_status, status_of
 
 class NameConverter(BaseConverter):
     """A path segment that is a name: anything but C{/}, not starting with C{+}."""
@@ -59,8 +59,7 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
     @app.handle_errors(UpstreamError)
     def upstream_error(request: IRequest, failure: Failure) -> bytes:
         error = failure.value
-        status = 504 if isinstance(error, UpstreamTimeout) else 502
-        return error_reply(request, status, error.message)
+        return error_reply(request, gateway_status(error), error.message)
 
     @app.handle_errors(ReadOnlyStore)
     def read_only(request: IRequest, failure: Failure) -> bytes:

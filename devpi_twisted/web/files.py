@@ -15,13 +15,11 @@ from twisted.web import http, server, static
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
-from devpi_twisted.mirror.upstream import UpstreamError, UpstreamTimeout
-from devpi_twisted.model import acl, indexes, keys, releases
+from devpi_twisted.model import acl, indexes, keys, releases, serving
 from devpi_twisted.model.errors import NotFound, PermissionDenied
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, has_arg, permission
 from devpi_twisted.web.replies import (
-    HTTPError,
     error_reply,
     message_reply,
     result_reply,
@@ -35,7 +33,6 @@ _log = Logger()
 CACHE_CONTROL = b"max-age=365000000, immutable, public"
 #: What C{.metadata} files (a wheel's METADATA, RFC 822 style text) are served as.
 METADATA_TYPE = "text/plain; charset=utf-8"
-METADATA_SUFFIX = ".metadata"
 #: A C{Range} with more parts than this, or parts adding up to more than the
 #: file, is ignored and the whole file sent (no amplification by overlapping ranges).
 MAX_RANGES = 16
@@ -357,39 +354,17 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         path = await ctx.blob_path(sha256)
         return StoredFile(path, relpath, type_, sha256, entry.get("last_modified"))
 
-    async def core_metadata(relpath: str) -> IResource:
-        """PEP 658: C{<file>.metadata} is the METADATA stored with a wheel."""
-        of = relpath[: -len(METADATA_SUFFIX)]
-        entry = ctx.store.get(keys.file(of))
-        if entry is None:
-            raise NotFound(f"no such file: {relpath}")
-        digest = entry.get("core_metadata_sha256")
-        if not digest:
-            raise NotFound(f"no metadata found in {of}")
-        return await stored(relpath, digest, entry, METADATA_TYPE)
-
-    def has_core_metadata(relpath: str) -> bool:
-        """Whether C{relpath} is the PEP 658 metadata kept with a stored wheel."""
-        if not relpath.endswith(METADATA_SUFFIX):
-            return False
-        entry = ctx.store.get(keys.file(relpath[: -len(METADATA_SUFFIX)]))
-        return entry is not None and bool(entry.get("core_metadata_sha256"))
-
-    async def from_mirror(request: IRequest, username: str, indexname: str, relpath: str) -> bool:
+    async def from_mirror(request: IRequest, source: serving.Source, username: str, indexname: str, relpath: str) -> bool:
         """
         Fetch a file of a mirror index that is not stored yet; True when the
-        download was streamed to C{request} (the reply is complete).
+        reply is complete (the download was streamed, or a redirect upstream).
         """
-        config = indexes.get_index(ctx.store, username, indexname)
-        if config["type"] != indexes.MIRROR:
-            return False
         name = f"{username}/{indexname}"
-        if relpath.endswith(METADATA_SUFFIX):
-            of = relpath[: -len(METADATA_SUFFIX)]
-            if ctx.store.get(keys.file(of)) is None:
-                await ctx.mirror_files.fetch_metadata(name, config, of)
+        config = indexes.get_index(ctx.store, username, indexname)
+        if source is serving.Source.MIRROR_METADATA:
+            await ctx.mirror_files.fetch_metadata(name, config, relpath[: -len(serving.METADATA_SUFFIX)])
             return False
-        if config.get("mirror_use_external_urls"):
+        if source is serving.Source.EXTERNAL:
             _, link = await ctx.mirror_files.find(name, config, relpath)
             request.setResponseCode(302)
             request.setHeader(b"location", link["url"].encode())
@@ -406,20 +381,17 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         return serve(request, username, indexname, f"{username}/{indexname}/+e/{rest}")
 
     async def serve(request: IRequest, username: str, indexname: str, relpath: str) -> Any:
-        entry = ctx.store.get(keys.file(relpath))
-        if entry is None and ctx.replica is not None and not has_core_metadata(relpath):
-            # not here (yet): the primary serves it, fetching it upstream if it must
+        source = serving.file_source(ctx.store, username, indexname, relpath, ctx.replica is not None)
+        if source is serving.Source.PRIMARY:
+            assert ctx.replica is not None
             await ctx.replica.forwarder.relay(request, wait_for_serial=False)
             return None
-        if entry is None:
-            try:
-                if await from_mirror(request, username, indexname, relpath):
-                    return None
-            except UpstreamError as error:
-                raise HTTPError(504 if isinstance(error, UpstreamTimeout) else 502, error.message)
-            entry = ctx.store.get(keys.file(relpath))
-        if entry is None and relpath.endswith(METADATA_SUFFIX):
-            return await core_metadata(relpath)
+        if source is not serving.Source.STORE and await from_mirror(request, source, username, indexname, relpath):
+            return None
+        entry = ctx.store.get(keys.file(relpath))
+        if entry is None and serving.metadata_of(relpath) is not None:
+            entry, digest = serving.core_metadata(ctx.store, relpath)
+            return await stored(relpath, digest, entry, METADATA_TYPE)
         if entry is None:
             raise NotFound(f"no such file: {relpath}")
         if wants_json(request):

@@ -42,7 +42,7 @@ async def push(
         raise InvalidInput("targetindex not in format user/index")
     config = stage_config(ctx.store, target_user, target_index)
     with permission(auth):
-        if not acl.allows(config["acl_upload"], auth.identity):
+        if not acl.may_upload(auth.identity, config):
             raise PermissionDenied(
                 f"user {auth.identity.username!r} cannot upload to {target!r}"
             )

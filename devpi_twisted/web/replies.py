@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from twisted.web.iweb import IRequest
 
+from devpi_twisted.mirror.upstream import UpstreamError, UpstreamTimeout
 from devpi_twisted.model import errors
 from devpi_twisted.web.html import html_page
 
@@ -27,6 +28,11 @@ _MODEL_STATUS = {
 def status_of(error: errors.ModelError) -> int:
     """The HTTP status of a refusal by the domain rules."""
     return _MODEL_STATUS[type(error)]
+
+
+def gateway_status(error: UpstreamError) -> int:
+    """The HTTP status of an upstream failure: 504 when upstream did not answer in time, else 502."""
+    return 504 if isinstance(error, UpstreamTimeout) else 502
 
 
 class HTTPError(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Optional
 
 from klein import Klein
@@ -11,18 +10,17 @@ from twisted.logger import Logger
 from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
 
-from devpi_twisted.model import indexes, keys, mirrors
+from devpi_twisted.model import indexes, mirrors
 from devpi_twisted.model.errors import InvalidInput, NotFound
 from devpi_twisted.mirror.upstream import UpstreamError
 from devpi_twisted.model.links import (
-    ProjectLinks,
+    installable_offline,
     mirrors_in_order,
     mirrors_to_refresh,
     project_links,
     project_names,
 )
 from devpi_twisted.model.names import normalize_project
-from devpi_twisted.model.state import StateReader
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.negotiation import (
@@ -206,7 +204,7 @@ class SimplePages:
         def render() -> bytes:
             links = project_links(self._ctx.store, name, project)
             if self._ctx.mirror_pages.offline:
-                links = _stored_only(self._ctx.store, links)
+                links = installable_offline(self._ctx.store, links)
             for base in links.missing_bases:
                 _log.warn("index {index} refers to missing base {base}", index=name, base=base)
             if not (links.exists or links.links):
@@ -226,13 +224,6 @@ class SimplePages:
         key = (name, project, as_json, prefix)
         page = self._cache.get(key, project, render, fresh_until, stale, headers)
         return self._reply(request, media, page)
-
-
-def _stored_only(state: StateReader, page: ProjectLinks) -> ProjectLinks:
-    """Offline, only the links whose files are here: installers cannot get the others."""
-    kept = [link for link in page.links if state.get(keys.file(link.relpath)) is not None]
-    versions = {link.version for link in kept}
-    return replace(page, links=kept, versions=[v for v in page.versions if v in versions])
 
 
 def wants_simple(request: IRequest) -> bool:

@@ -28,7 +28,7 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         config = releases.stage_config(ctx.store, username, indexname)
         auth = await authenticate(ctx, request)
         with permission(auth):
-            if not acl.allows(config["acl_toxresult_upload"], auth.identity):
+            if not acl.may_upload_toxresult(auth.identity, config):
                 raise PermissionDenied(
                     "No permission to upload tox results. You can use the devpi test "
                     "--no-upload option to skip the upload."

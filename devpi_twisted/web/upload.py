@@ -13,7 +13,7 @@ from devpi_twisted.auth.credentials import Authentication
 from devpi_twisted.dists import docs, filenames, metadata
 from devpi_twisted.dists.errors import DistError, InvalidDistribution
 from devpi_twisted.dists.multipart import UploadForm, parse_form
-from devpi_twisted.model import acl, keys, releases
+from devpi_twisted.model import acl, releases
 from devpi_twisted.model.errors import ModelError, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
 from devpi_twisted.store.blobs import IBlobWriter, finished_blob
@@ -64,7 +64,7 @@ class Uploads:
     ) -> bytes:
         config = releases.stage_config(self._ctx.store, username, indexname)
         with permission(auth):
-            if not acl.allows(config["acl_upload"], auth.identity):
+            if not acl.may_upload(auth.identity, config):
                 raise PermissionDenied("no permission to submit")
         content_type = request.getHeader(b"content-type") or b""
         request.content.seek(0)
@@ -153,10 +153,7 @@ class Uploads:
             # the METADATA blob is not part of the form: throw it away unless published
             await self._ctx.io(lambda: [extra.abort() for extra in writers[1:]])
         _log_upload(who, username, indexname, meta["name"], meta["version"], blob, outcome.identical)
-        config = self._ctx.store.get(keys.index(username, indexname)) or {}
-        if outcome.identical and not config.get("volatile", True):
-            return reason_reply(request, 200, "Upload of identical file to non volatile index.")
-        return reason_reply(request, 200, "OK")
+        return reason_reply(request, 200, releases.upload_message(self._ctx.store, username, indexname, outcome))
 
     def _stored(
         self, writer: IBlobWriter, sha256: str, filename: str, core_metadata: Optional[bytes]
