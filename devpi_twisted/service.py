@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Optional
 
@@ -53,13 +54,13 @@ from devpi_twisted.serverdir import (
     read_secret,
     secret_path,
 )
-from devpi_twisted.store.blobs import FileBlobStore
+from devpi_twisted.store.blobs import FileBlobStore, IBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.threads import Runner, pool_runner
 from devpi_twisted.web.app import make_resource
-from devpi_twisted.web.context import Replica, ServerInfo, WebContext
-from devpi_twisted.web.relay import Forwarder, ReplicaGate
+from devpi_twisted.web.context import Access, Mirrors, Replica, Replication, ServerInfo, WebContext
+from devpi_twisted.web.relay import Forwarder
 from devpi_twisted.web.site import DevpiSite
 
 
@@ -202,6 +203,61 @@ def replicate(
     return Replica(status, fetcher, forwarder), client
 
 
+@dataclass(frozen=True)
+class MirrorSettings:
+    """How mirror indexes follow upstream."""
+
+    #: where the project lists of mirror indexes are kept
+    lists_dir: str
+    #: seconds a cached page or list stays fresh (an index may say otherwise)
+    cache_expiry: float
+    #: serve only what is stored, never ask upstream
+    offline: bool
+    #: seconds a request waits for a page refresh before it is served the stale copy
+    patience: float = 5.0
+    #: on a replica: the primary, whom mirrors ask instead of upstream
+    primary_url: Optional[str] = None
+
+
+def web_context(
+    *,
+    store: Store,
+    blobs: IBlobStore,
+    info: ServerInfo,
+    reactor: Any,
+    io: Runner,
+    hasher: PasswordHasher,
+    signer: TokenSigner,
+    policy: Policy,
+    upstream: UpstreamClient,
+    mirror: MirrorSettings,
+    log: Logger,
+    metrics: Metrics,
+    replication: Replication = Replication(),
+) -> WebContext:
+    """
+    What the request handlers work with, built from the server's parts (the
+    service passes real ones, tests in-memory ones): the one place a new
+    collaborator is wired in.
+    """
+    primary_url = mirror.primary_url
+    pages = (MirrorPages if primary_url is None else partial(PrimaryMirrorPages, primary_url))(
+        store, upstream, reactor, io, mirror.cache_expiry, mirror.offline, log, patience=mirror.patience
+    )
+    list_url: Optional[Callable[[str, dict[str, Any]], str]] = None
+    if primary_url is not None:
+        list_url = lambda name, config: f"{primary_url}{name}/+simple/"  # noqa: E731
+    mirrors = Mirrors(
+        pages,
+        MirrorFiles(store, blobs, upstream, pages, reactor, io, mirror.offline, log),
+        MirrorProjects(
+            store, upstream, reactor, io, mirror.lists_dir, mirror.cache_expiry, mirror.offline, log, list_url
+        ),
+    )
+    access = Access(Authenticator(store, hasher, signer, VerifiedPasswords(reactor)), hasher, signer, policy)
+    return WebContext(store, blobs, info, reactor, io, access, mirrors, replication, metrics=metrics)
+
+
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     """
     Open (or create) the server directory and build the server's services.
@@ -267,7 +323,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     replica_tokens = ReplicaTokens(secret, reactor) if role != "standalone" else None
     feeds: Optional[ReplicaFeeds] = None
     replica: Optional[Replica] = None
-    list_url: Optional[Callable[[str, dict[str, Any]], str]] = None
     if role == "primary":
         feeds = ReplicaFeeds(store, io, reactor, options["replication-heartbeat"], log)
         feeds.setServiceParent(top)
@@ -278,53 +333,30 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             options, serverdir, store, blobs, replica_tokens, io, reactor, log, metrics, top
         )
         watch_replica(metrics, replica.status, store, reactor)
-        primary_url = options["primary-url"]
-        list_url = lambda name, config: f"{primary_url}{name}/+simple/"  # noqa: E731
-    mirror_pages = (MirrorPages if replica is None else partial(PrimaryMirrorPages, options["primary-url"]))(
-        store,
-        client,
-        reactor,
-        io,
+    mirror = MirrorSettings(
+        serverdir.join(MIRROR_LISTS),
         options["mirror-cache-expiry"],
         offline,
-        log,
         patience=options["request-timeout"],
+        primary_url=options["primary-url"] if replica is not None else None,
     )
-    ctx = WebContext(
+    ctx = web_context(
         store=store,
         blobs=blobs,
-        authenticator=Authenticator(store, hasher, signer, VerifiedPasswords(reactor)),
+        info=info,
+        reactor=reactor,
+        io=io,
         hasher=hasher,
         signer=signer,
         policy=Policy(options.restrict_modify()),
-        info=info,
-        clock=reactor,
-        io=io,
-        mirror_pages=mirror_pages,
-        mirror_files=MirrorFiles(
-            store, blobs, client, mirror_pages, reactor, io, offline, log
-        ),
-        mirror_projects=MirrorProjects(
-            store,
-            client,
-            reactor,
-            io,
-            serverdir.join(MIRROR_LISTS),
-            options["mirror-cache-expiry"],
-            offline,
-            log,
-            list_url,
-        ),
+        upstream=client,
+        mirror=mirror,
+        log=log,
         metrics=metrics,
-        replica_tokens=replica_tokens,
-        feeds=feeds,
-        replica=replica,
+        replication=Replication(replica_tokens, feeds, replica),
     )
-    resource = make_resource(ctx)
-    if replica is not None:
-        resource = ReplicaGate(resource, replica.forwarder)
     site = DevpiSite(
-        resource,
+        make_resource(ctx),
         options["max-request-body-size"],
         metrics,
         Logger(namespace="devpi_twisted.access", observer=observer),

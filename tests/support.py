@@ -18,23 +18,19 @@ from twisted.internet.task import Clock, Cooperator
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from devpi_twisted.auth.credentials import Authenticator
 from devpi_twisted.auth.passwords import PasswordHasher
 from devpi_twisted.auth.tokens import TokenSigner
-from devpi_twisted.auth.verified import VerifiedPasswords
-from devpi_twisted.mirror.files import MirrorFiles
-from devpi_twisted.mirror.pages import MirrorPages
-from devpi_twisted.mirror.projects import MirrorProjects
+from devpi_twisted.metrics import Metrics
 from devpi_twisted.mirror.upstream import UpstreamClient
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.options import Options
-from devpi_twisted.service import makeService
+from devpi_twisted.service import MirrorSettings, makeService, web_context
 from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.web.app import make_resource
-from devpi_twisted.web.context import ServerInfo, WebContext
+from devpi_twisted.web.context import ServerInfo
 from devpi_twisted.web.site import LimitedRequest
 
 T = TypeVar("T")
@@ -187,30 +183,19 @@ class MemoryServer:
         upstream = UpstreamClient(
             self.clock, NoUpstream(), rng=random.Random(0), log=Logger(), user_agent="test"
         )
-        self.mirror_pages = MirrorPages(
-            self.store, upstream, self.clock, run_inline, 1800, True, Logger()
-        )
-        self.ctx = WebContext(
+        self.ctx = web_context(
             store=self.store,
             blobs=self.blobs,
-            authenticator=Authenticator(
-                self.store, self.hasher, self.signer, VerifiedPasswords(self.clock)
-            ),
+            info=self.info,
+            reactor=self.clock,
+            io=run_inline,
             hasher=self.hasher,
             signer=self.signer,
             policy=Policy(restrict_modify),
-            info=self.info,
-            clock=self.clock,
-            io=run_inline,
-            mirror_pages=self.mirror_pages,
-            mirror_files=MirrorFiles(
-                self.store, self.blobs, upstream, self.mirror_pages, self.clock,
-                run_inline, True, Logger(),
-            ),
-            mirror_projects=MirrorProjects(
-                self.store, upstream, self.clock, run_inline,
-                os.path.join(path, "+mirror-lists"), 1800, True, Logger(),
-            ),
+            upstream=upstream,
+            mirror=MirrorSettings(os.path.join(path, "+mirror-lists"), 1800, offline=True),
+            log=Logger(),
+            metrics=Metrics(),
         )
         self.http = StubTreq(make_resource(self.ctx))
         # requests as the real site makes them: size limit, form bodies left unparsed

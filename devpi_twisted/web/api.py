@@ -73,9 +73,9 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
             "last-commit-timestamp": store.last_commit_timestamp,
             "role": info.role,
         }
-        if ctx.feeds is not None:
-            result["replicas"] = ctx.feeds.status()
+        if ctx.replication.feeds is not None:
+            result["replicas"] = ctx.replication.feeds.status()
             result["polling_replicas"] = result["replicas"]  # devpi's name
-        if ctx.replica is not None:
-            result.update(ctx.replica.status.as_json(store.serial, ctx.clock.seconds()))
+        if ctx.replication.replica is not None:
+            result.update(ctx.replication.replica.status.as_json(store.serial, ctx.clock.seconds()))
         return result_reply(request, "status", result)

@@ -30,6 +30,7 @@ from devpi_twisted.web.access_log import RoutedKlein
 from devpi_twisted.web.simple import SimplePages
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.headers import DevpiHeaders
+from devpi_twisted.web.relay import ReplicaGate
 from devpi_twisted.web.replies import HTTPError, error_reply, gateway_status, status_of
 
 class NameConverter(BaseConverter):
@@ -86,6 +87,8 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
 
 
 def make_resource(ctx: WebContext) -> IResource:
-    """The root resource: the app behind devpi's per-reply headers."""
+    """The root resource: the app behind devpi's per-reply headers (on a replica, behind its write relay)."""
     pages = SimplePages(ctx)
-    return DevpiHeaders(make_app(ctx, pages).resource(), ctx, pages.cached_reply)
+    resource: IResource = DevpiHeaders(make_app(ctx, pages).resource(), ctx, pages.cached_reply)
+    replica = ctx.replication.replica
+    return resource if replica is None else ReplicaGate(resource, replica.forwarder)

@@ -51,40 +51,61 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class Access:
+    """Who a request is from and what it may do: credentials, passwords, tokens, permission rules."""
+
+    authenticator: Authenticator
+    hasher: PasswordHasher
+    signer: TokenSigner
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Mirrors:
+    """The upstream side of mirror indexes."""
+
+    #: Keeps the cached upstream pages of mirror indexes fresh.
+    pages: MirrorPages
+    #: Downloads mirror files on first request.
+    files: MirrorFiles
+    #: The project lists of mirror indexes.
+    projects: MirrorProjects
+
+
+@dataclass(frozen=True)
+class Replication:
+    """This server's part in replication (all None on a standalone server)."""
+
+    #: Checks replicas' bearer tokens (primary) or signs this replica's.
+    tokens: Optional[ReplicaTokens] = None
+    #: The connected replicas' streams, on a primary.
+    feeds: Optional[ReplicaFeeds] = None
+    #: The replica side, on a replica.
+    replica: Optional[Replica] = None
+
+
+@dataclass(frozen=True)
 class WebContext:
     """The collaborators of every request handler."""
 
     store: Store
     blobs: IBlobStore
-    authenticator: Authenticator
-    hasher: PasswordHasher
-    signer: TokenSigner
-    policy: Policy
     info: ServerInfo
     clock: IReactorTime
-    #: Keeps the cached upstream pages of mirror indexes fresh.
-    mirror_pages: MirrorPages
-    #: Downloads mirror files on first request.
-    mirror_files: MirrorFiles
-    #: The project lists of mirror indexes.
-    mirror_projects: MirrorProjects
     #: Runs blocking file work (parsing uploads, reading archives) off the reactor.
     io: Runner
+    auth: Access
+    mirrors: Mirrors
+    replication: Replication = field(default_factory=Replication)
     json_body_limit: int = JSON_BODY_LIMIT
     #: The server's metrics, served at C{/+metrics}.
     metrics: Metrics = field(default_factory=Metrics)
-    #: Checks replicas' bearer tokens (primary) or signs this replica's.
-    replica_tokens: Optional[ReplicaTokens] = None
-    #: The connected replicas' streams, on a primary.
-    feeds: Optional[ReplicaFeeds] = None
-    #: The replica side, on a replica.
-    replica: Optional[Replica] = None
 
     async def blob_path(self, sha256: str) -> str:
         """
         Where the blob is on disk (C{FileBlobStore}: blobs are files); on a
         replica it is first fetched from the primary if it has not arrived yet.
         """
-        if self.replica is not None:
-            await self.replica.blobs.ensure(sha256)
+        if self.replication.replica is not None:
+            await self.replication.replica.blobs.ensure(sha256)
         return self.blobs.path(sha256)  # type: ignore[attr-defined,no-any-return]

@@ -362,15 +362,15 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         name = f"{username}/{indexname}"
         config = indexes.get_index(ctx.store, username, indexname)
         if source is serving.Source.MIRROR_METADATA:
-            await ctx.mirror_files.fetch_metadata(name, config, relpath[: -len(serving.METADATA_SUFFIX)])
+            await ctx.mirrors.files.fetch_metadata(name, config, relpath[: -len(serving.METADATA_SUFFIX)])
             return False
         if source is serving.Source.EXTERNAL:
-            _, link = await ctx.mirror_files.find(name, config, relpath)
+            _, link = await ctx.mirrors.files.find(name, config, relpath)
             request.setResponseCode(302)
             request.setHeader(b"location", link["url"].encode())
             return True
         streaming = request.method == b"GET" and not wants_json(request)
-        return await ctx.mirror_files.fetch(name, config, relpath, request if streaming else None)
+        return await ctx.mirrors.files.fetch(name, config, relpath, request if streaming else None)
 
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["GET"])
     def get_file(request: IRequest, username: str, indexname: str, rest: str) -> Any:
@@ -381,10 +381,10 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         return serve(request, username, indexname, f"{username}/{indexname}/+e/{rest}")
 
     async def serve(request: IRequest, username: str, indexname: str, relpath: str) -> Any:
-        source = serving.file_source(ctx.store, username, indexname, relpath, ctx.replica is not None)
+        source = serving.file_source(ctx.store, username, indexname, relpath, ctx.replication.replica is not None)
         if source is serving.Source.PRIMARY:
-            assert ctx.replica is not None
-            await ctx.replica.forwarder.relay(request, wait_for_serial=False)
+            assert ctx.replication.replica is not None
+            await ctx.replication.replica.forwarder.relay(request, wait_for_serial=False)
             return None
         if source is not serving.Source.STORE and await from_mirror(request, source, username, indexname, relpath):
             return None

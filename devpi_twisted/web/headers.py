@@ -42,8 +42,8 @@ class DevpiHeaders(Resource):
     def render(self, request: IRequest) -> object:
         for name, value in self._fixed:
             request.setHeader(name, value)
-        if self._ctx.replica is not None:
-            primary = (self._ctx.replica.status.primary_uuid or "").encode("ascii")
+        if self._ctx.replication.replica is not None:
+            primary = (self._ctx.replication.replica.status.primary_uuid or "").encode("ascii")
             request.setHeader(b"x-devpi-primary-uuid", primary)
             request.setHeader(b"x-devpi-master-uuid", primary)
         serial = str(self._ctx.store.serial).encode("ascii")

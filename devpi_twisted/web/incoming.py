@@ -30,7 +30,7 @@ async def authenticate(ctx: WebContext, request: IRequest) -> Authentication:
         )
     except MalformedCredentials as error:
         return Authentication(Identity(), INVALID, str(error))
-    auth = await ctx.authenticator.authenticate(credentials)
+    auth = await ctx.auth.authenticator.authenticate(credentials)
     request.username = auth.identity.username  # type: ignore[attr-defined]
     return auth
 

@@ -27,7 +27,7 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         if not has_arg(request, b"no_projects"):
             if config["type"] == indexes.MIRROR:
                 name = f"{username}/{indexname}"
-                config["projects"] = sorted(await ctx.mirror_projects.names(name, config))
+                config["projects"] = sorted(await ctx.mirrors.projects.names(name, config))
             else:
                 config["projects"] = indexes.project_names(ctx.store, username, indexname)
         return result_reply(request, "indexconfig", config)
@@ -36,7 +36,7 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
     async def create_index(request: IRequest, username: str, indexname: str) -> bytes:
         auth = await authenticate(ctx, request)
         with permission(auth):
-            ctx.policy.check_create_index(auth.identity, username, indexname)
+            ctx.auth.policy.check_create_index(auth.identity, username, indexname)
         raw = read_json(request, ctx.json_body_limit, default={})
         config = await commit(
             ctx,
@@ -50,7 +50,7 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         auth = await authenticate(ctx, request)
         indexes.get_index(ctx.store, username, indexname)
         with permission(auth):
-            ctx.policy.check_modify_index(auth.identity, username, indexname)
+            ctx.auth.policy.check_modify_index(auth.identity, username, indexname)
         body = read_json(request, ctx.json_body_limit)
         error_on_noop = has_arg(request, b"error_on_noop")
         config = await commit(
@@ -67,7 +67,7 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         auth = await authenticate(ctx, request)
         indexes.get_index(ctx.store, username, indexname)
         with permission(auth):
-            ctx.policy.check_delete_index(auth.identity, username, indexname)
+            ctx.auth.policy.check_delete_index(auth.identity, username, indexname)
         await commit(
             ctx, request, lambda txn: releases.delete_index(txn, username, indexname)
         )

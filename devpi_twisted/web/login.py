@@ -22,14 +22,14 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         password = body.get("password") if isinstance(body, dict) else None
         if not isinstance(username, str) or not isinstance(password, str):
             raise HTTPError(400, "Bad request: no user/password specified")
-        auth = await ctx.authenticator.authenticate(Credentials(username, password))
+        auth = await ctx.auth.authenticator.authenticate(Credentials(username, password))
         if auth.status != OK:
             raise HTTPError(401, f"user {username!r} could not be authenticated")
         pwhash = users.get_user(ctx.store, username)["pwhash"]
-        token = ctx.signer.issue(username, pwhash)
+        token = ctx.auth.signer.issue(username, pwhash)
         return result_reply(
             request,
             "proxyauth",
-            {"password": token, "expiration": ctx.signer.lifetime},
+            {"password": token, "expiration": ctx.auth.signer.lifetime},
             message="login successful",
         )

@@ -23,13 +23,13 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
 
     def replica_uuid(request: IRequest) -> str:
         """The uuid of the replica sending C{request}; 401/403 for anyone else."""
-        if ctx.feeds is None or ctx.replica_tokens is None:
+        if ctx.replication.feeds is None or ctx.replication.tokens is None:
             raise HTTPError(403, "replication is off: start the primary with --role primary")
         scheme, _, token = (request.getHeader(b"authorization") or b"").partition(b" ")
         if scheme.lower() != b"bearer" or not token:
             raise HTTPError(401, "replicas authenticate with a bearer token", _CHALLENGE)
         try:
-            return ctx.replica_tokens.check(token.decode("ascii"))
+            return ctx.replication.tokens.check(token.decode("ascii"))
         except (InvalidReplicaToken, UnicodeDecodeError) as error:
             raise HTTPError(403, str(error))
 
@@ -39,7 +39,7 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
     @app.route("/+changelog/stream", methods=["GET"])
     async def stream(request: IRequest) -> Any:
         uuid = replica_uuid(request)
-        assert ctx.feeds is not None
+        assert ctx.replication.feeds is not None
         expected = header(request, b"x-devpi-expected-primary-uuid", "")
         if expected and expected != ctx.info.uuid:
             raise HTTPError(409, f"this is primary {ctx.info.uuid}, the replica follows {expected}")
@@ -65,14 +65,14 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         request.setHeader(b"content-type", CONTENT_TYPE)
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-accel-buffering", b"no")
-        request.setHeader(b"x-devpi-heartbeat", repr(ctx.feeds.heartbeat).encode())
+        request.setHeader(b"x-devpi-heartbeat", repr(ctx.replication.feeds.heartbeat).encode())
         address = request.getClientAddress()
         peer = ReplicaPeer(
             remote_ip=getattr(address, "host", "?"),
             outside_url=header(request, b"x-devpi-replica-outside-url", "") or None,
             connected_at=ctx.clock.seconds(),
         )
-        await ctx.feeds.connect(uuid, request, serial + 1, peer)
+        await ctx.replication.feeds.connect(uuid, request, serial + 1, peer)
         return None
 
     @app.route("/+blobs/<string:sha256>", methods=["GET", "HEAD"])

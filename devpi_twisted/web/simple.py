@@ -126,13 +126,13 @@ class SimplePages:
         failures: list[UpstreamError] = []
         for mirror, config in mirrors_to_refresh(self._ctx.store, name, project):
             try:
-                stale = await self._ctx.mirror_pages.refresh(mirror, config, project) or stale
+                stale = await self._ctx.mirrors.pages.refresh(mirror, config, project) or stale
             except NotFound:
                 pass
             except UpstreamError as error:
                 failures.append(error)
                 stale = True
-            until = self._ctx.mirror_pages.fresh_until(mirror, project)
+            until = self._ctx.mirrors.pages.fresh_until(mirror, project)
             fresh_until = until if fresh_until is None else min(fresh_until, until)
         return fresh_until, stale, failures
 
@@ -161,7 +161,7 @@ class SimplePages:
         mirror_names = {}
         fresh_until: Optional[float] = None
         for mirror, config in mirrors_in_order(self._ctx.store, name):
-            mirror_names[mirror] = await self._ctx.mirror_projects.names(mirror, config)
+            mirror_names[mirror] = await self._ctx.mirrors.projects.names(mirror, config)
             until = self._ctx.clock.seconds() + LIST_RECHECK
             fresh_until = until if fresh_until is None else min(fresh_until, until)
 
@@ -203,7 +203,7 @@ class SimplePages:
 
         def render() -> bytes:
             links = project_links(self._ctx.store, name, project)
-            if self._ctx.mirror_pages.offline:
+            if self._ctx.mirrors.pages.offline:
                 links = installable_offline(self._ctx.store, links)
             for base in links.missing_bases:
                 _log.warn("index {index} refers to missing base {base}", index=name, base=base)
@@ -263,7 +263,7 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         indexes.get_index(ctx.store, username, indexname)
         normalized = normalize_project(project)
         for mirror, _ in mirrors_in_order(ctx.store, f"{username}/{indexname}"):
-            ctx.mirror_pages.forget(mirror, normalized)
+            ctx.mirrors.pages.forget(mirror, normalized)
         pages.forget(normalized)
         return redirect(request, ctx, f"/{username}/{indexname}/+simple/{normalized}/")
 

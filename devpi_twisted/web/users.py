@@ -30,12 +30,12 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
     async def create_user(request: IRequest, username: str) -> bytes:
         auth = await authenticate(ctx, request)
         with permission(auth):
-            ctx.policy.check_create_user(auth.identity, username)
+            ctx.auth.policy.check_create_user(auth.identity, username)
         password, fields = users.parse_user_body(
             read_json(request, ctx.json_body_limit), creating=True
         )
         assert password is not None
-        pwhash = await ctx.hasher.hash(password)
+        pwhash = await ctx.auth.hasher.hash(password)
         now = ctx.clock.seconds()
         await commit(
             ctx,
@@ -55,10 +55,10 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         current = users.get_user(ctx.store, username)
         changed = {k: v for k, v in fields.items() if current.get(k) != v}
         with permission(auth):
-            ctx.policy.check_modify_user(
+            ctx.auth.policy.check_modify_user(
                 auth.identity, username, password_only=not changed
             )
-        pwhash = None if password is None else await ctx.hasher.hash(password)
+        pwhash = None if password is None else await ctx.auth.hasher.hash(password)
         now = ctx.clock.seconds()
 
         def modify(txn: StateWriter) -> None:
@@ -67,8 +67,8 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         await commit(ctx, request, modify)
         if pwhash is None:
             return message_reply(request, "user updated")
-        token = ctx.signer.issue(username, pwhash)
-        result: dict[str, Any] = {"password": token, "expiration": ctx.signer.lifetime}
+        token = ctx.auth.signer.issue(username, pwhash)
+        result: dict[str, Any] = {"password": token, "expiration": ctx.auth.signer.lifetime}
         return result_reply(
             request, "userpassword", result, message="user updated, new proxy auth"
         )
@@ -78,6 +78,6 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         auth = await authenticate(ctx, request)
         users.get_user(ctx.store, username)
         with permission(auth):
-            ctx.policy.check_delete_user(auth.identity, username)
+            ctx.auth.policy.check_delete_user(auth.identity, username)
         await commit(ctx, request, lambda txn: users.delete_user(txn, username))
         return message_reply(request, f"user {username!r} deleted")

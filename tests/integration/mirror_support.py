@@ -101,7 +101,7 @@ class MirrorCase(TestCase):
         progress (some go on in the background after the reply was sent).
         """
         ctx = server.service.getServiceNamed("web")._site.resource._ctx
-        pages, files, lists = ctx.mirror_pages, ctx.mirror_files, ctx.mirror_projects
+        pages, files, lists = ctx.mirrors.pages, ctx.mirrors.files, ctx.mirrors.projects
 
         def busy() -> bool:
             client = pages._client
