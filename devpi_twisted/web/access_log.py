@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Optional, Protocol
 
-from klein import Klein
-from twisted.web.iweb import IRequest
 
 from devpi_twisted.secret_names import is_secret
 
@@ -34,14 +32,6 @@ class LoggedRequest(Protocol):
     def getClientAddress(self) -> Any: ...
 
     def getHeader(self, key: bytes) -> Optional[bytes]: ...
-
-
-class RoutedKlein(Klein):
-    """A klein app that notes on each request the endpoint (route function name) serving it."""
-
-    def execute_endpoint(self, endpoint: str, request: IRequest, *args: Any, **kwargs: Any) -> Any:
-        request.route = endpoint  # type: ignore[attr-defined]
-        return super().execute_endpoint(endpoint, request, *args, **kwargs)
 
 
 class Seconds(float):

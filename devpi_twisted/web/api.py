@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.auth.credentials import OK
@@ -13,17 +12,24 @@ from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate
 from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import json_reply, result_reply
+from devpi_twisted.web.routing import route_map
 
 #: What devpi-client may rely on this server to understand.
 FEATURES = ["server-keyvalue-parsing"]
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register C{+api} at every level and C{+status} on C{app}."""
+class ApiRoutes:
+    """C{+api} at every level, and C{+status}."""
 
-    async def apiconfig(
-        request: IRequest, username: Optional[str], indexname: Optional[str]
+    app = route_map()
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
+
+    async def _apiconfig(
+        self, request: IRequest, username: Optional[str], indexname: Optional[str]
     ) -> bytes:
+        ctx = self._ctx
         auth = await authenticate(ctx, request)
         base = outside_url(request, ctx.info.outside_url)
         if auth.status == OK:
@@ -46,21 +52,20 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         return json_reply(request, {"type": "apiconfig", "result": result})
 
     @app.route("/+api", methods=["GET"], strict_slashes=False)
-    def root_api(request: IRequest) -> Any:
-        return apiconfig(request, None, None)
+    def root_api(self, request: IRequest) -> Any:
+        return self._apiconfig(request, None, None)
 
     @app.route("/<name:username>/+api", methods=["GET"], strict_slashes=False)
-    def user_api(request: IRequest, username: str) -> Any:
-        return apiconfig(request, username, None)
+    def user_api(self, request: IRequest, username: str) -> Any:
+        return self._apiconfig(request, username, None)
 
-    @app.route(
-        "/<name:username>/<name:indexname>/+api", methods=["GET"], strict_slashes=False
-    )
-    def index_api(request: IRequest, username: str, indexname: str) -> Any:
-        return apiconfig(request, username, indexname)
+    @app.route("/<name:username>/<name:indexname>/+api", methods=["GET"], strict_slashes=False)
+    def index_api(self, request: IRequest, username: str, indexname: str) -> Any:
+        return self._apiconfig(request, username, indexname)
 
     @app.route("/+status", methods=["GET"], strict_slashes=False)
-    def status(request: IRequest) -> bytes:
+    def status(self, request: IRequest) -> bytes:
+        ctx = self._ctx
         info, store = ctx.info, ctx.store
         result = {
             "serverdir": info.serverdir,

@@ -1,4 +1,4 @@
-"""Assembles the klein app: routes, name converter and error replies."""
+"""Assembles the klein app: the route classes in one URL map, and error replies."""
 
 from __future__ import annotations
 
@@ -7,48 +7,47 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.routing import BaseConverter
 
 from devpi_twisted.mirror.upstream import UpstreamError
 from devpi_twisted.model import errors
 from devpi_twisted.store.changelog import ReadOnlyStore
-from devpi_twisted.web import (
-    api,
-    docs,
-    files,
-    indexes,
-    login,
-    metrics,
-    projects,
-    replication,
-    simple,
-    toxresults,
-    upload,
-    users,
-)
-from devpi_twisted.web.access_log import RoutedKlein
-from devpi_twisted.web.simple import SimplePages
+from devpi_twisted.web.api import ApiRoutes
 from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.docs import DocRoutes
+from devpi_twisted.web.files import FileRoutes
 from devpi_twisted.web.headers import DevpiHeaders
+from devpi_twisted.web.indexes import IndexRoutes
+from devpi_twisted.web.login import LoginRoutes
+from devpi_twisted.web.metrics import MetricsRoutes
+from devpi_twisted.web.projects import ProjectRoutes
+from devpi_twisted.web.replication import ReplicationRoutes
 from devpi_twisted.web.relay import ReplicaGate
 from devpi_twisted.web.replies import HTTPError, error_reply, gateway_status, status_of
-
-class NameConverter(BaseConverter):
-    """A path segment that is a name: anything but C{/}, not starting with C{+}."""
-
-    regex = r"[^/+][^/]*"
-    # one segment only; else werkzeug cannot match the trailing-slash form
-    part_isolating = True
+from devpi_twisted.web.routing import RouteTable
+from devpi_twisted.web.simple import SimplePages, SimpleRoutes
+from devpi_twisted.web.toxresults import ToxResultRoutes
+from devpi_twisted.web.upload import Uploads
+from devpi_twisted.web.users import UserRoutes
 
 
 def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
     """The klein app serving devpi's protocols from C{ctx}."""
-    app = RoutedKlein()
-    app.url_map.converters["name"] = NameConverter
-    for module in (api, login, users, files, toxresults, upload, docs, metrics, replication):
-        module.add_routes(app, ctx)
-    for paged in (indexes, simple, projects):
-        paged.add_routes(app, ctx, pages)
+    app = RouteTable()
+    for routes in (
+        ApiRoutes(ctx).app,
+        LoginRoutes(ctx).app,
+        UserRoutes(ctx).app,
+        FileRoutes(ctx).app,
+        ToxResultRoutes(ctx).app,
+        Uploads(ctx).app,
+        DocRoutes(ctx).app,
+        MetricsRoutes(ctx).app,
+        ReplicationRoutes(ctx).app,
+        IndexRoutes(ctx, pages).app,
+        SimpleRoutes(ctx, pages).app,
+        ProjectRoutes(ctx, pages).app,
+    ):
+        app.include(routes)
 
     @app.handle_errors(HTTPError)
     def http_error(request: IRequest, failure: Failure) -> bytes:

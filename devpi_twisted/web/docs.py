@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from klein import Klein
 from packaging.version import InvalidVersion, Version
 from twisted.web.iweb import IRequest
 
@@ -18,6 +17,7 @@ from devpi_twisted.model.releases import DOCZIP, version_key
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import body_reply
+from devpi_twisted.web.routing import route_map
 
 _VERSION = "/<name:username>/<name:indexname>/<name:project>/<version>"
 
@@ -50,29 +50,35 @@ def doczip_link(
     return with_docs.get(version)
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register the documentation routes on C{app}."""
+class DocRoutes:
+    """Documentation of a version: its doc zip and the pages in it."""
 
-    def find_doczip(username: str, indexname: str, project: str, version: str) -> dict[str, Any]:
-        indexes.get_index(ctx.store, username, indexname)
+    app = route_map()
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
+
+    def _find_doczip(self, username: str, indexname: str, project: str, version: str) -> dict[str, Any]:
+        indexes.get_index(self._ctx.store, username, indexname)
         normalized = normalize_project(project)
-        versions = project_versions(ctx.store, f"{username}/{indexname}", normalized)
+        versions = project_versions(self._ctx.store, f"{username}/{indexname}", normalized)
         link = doczip_link(versions, version)
         if link is None:
             raise NotFound(f"no documentation for {normalized} {version}")
         return link
 
     @app.route(_VERSION + "/+doczip", methods=["GET"])
-    def doczip(request: IRequest, username: str, indexname: str, project: str, version: str) -> bytes:
-        link = find_doczip(username, indexname, project, version)
+    def doczip(self, request: IRequest, username: str, indexname: str, project: str, version: str) -> bytes:
+        link = self._find_doczip(username, indexname, project, version)
         request.setResponseCode(302)
-        base = outside_url(request, ctx.info.outside_url)
+        base = outside_url(request, self._ctx.info.outside_url)
         request.setHeader(b"location", f"{base}/{link['entrypath']}".encode())
         return b""
 
     @app.route(_VERSION + "/+doc/", methods=["GET"])
     @app.route(_VERSION + "/+doc/<path:member>", methods=["GET"])
     async def doc_page(
+        self,
         request: IRequest,
         username: str,
         indexname: str,
@@ -80,11 +86,11 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         version: str,
         member: str = "",
     ) -> bytes:
-        link = find_doczip(username, indexname, project, version)
+        link = self._find_doczip(username, indexname, project, version)
         sha256 = link["hashes"]["sha256"]
-        path = await ctx.blob_path(sha256)
+        path = await self._ctx.blob_path(sha256)
         try:
-            content, content_type = await ctx.io(lambda: read_doc_member(path, member))
+            content, content_type = await self._ctx.io(lambda: read_doc_member(path, member))
         except DocNotFound as error:
             raise NotFound(error.message)
         etag = f'"{sha256[:32]}-{len(content)}"'.encode()

@@ -8,7 +8,6 @@ import re
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, Optional, Union
 
-from klein import Klein
 from twisted.logger import Logger
 from twisted.internet import tcp
 from twisted.web import http, server, static
@@ -25,6 +24,7 @@ from devpi_twisted.web.replies import (
     result_reply,
     wants_json,
 )
+from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.transactions import commit
 
 _log = Logger()
@@ -347,18 +347,24 @@ def file_meta(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register the C{+f/} routes (download, metadata, delete) on C{app}."""
+class FileRoutes:
+    """The C{+f/} and C{+e/} routes: download, file metadata, deletion."""
 
-    async def stored(relpath: str, sha256: str, entry: dict[str, Any], type_: str) -> IResource:
-        path = await ctx.blob_path(sha256)
+    app = route_map()
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
+
+    async def _stored(self, relpath: str, sha256: str, entry: dict[str, Any], type_: str) -> IResource:
+        path = await self._ctx.blob_path(sha256)
         return StoredFile(path, relpath, type_, sha256, entry.get("last_modified"))
 
-    async def from_mirror(request: IRequest, source: serving.Source, username: str, indexname: str, relpath: str) -> bool:
+    async def _from_mirror(self, request: IRequest, source: serving.Source, username: str, indexname: str, relpath: str) -> bool:
         """
         Fetch a file of a mirror index that is not stored yet; True when the
         reply is complete (the download was streamed, or a redirect upstream).
         """
+        ctx = self._ctx
         name = f"{username}/{indexname}"
         config = indexes.get_index(ctx.store, username, indexname)
         if source is serving.Source.MIRROR_METADATA:
@@ -373,34 +379,36 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         return await ctx.mirrors.files.fetch(name, config, relpath, request if streaming else None)
 
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["GET"])
-    def get_file(request: IRequest, username: str, indexname: str, rest: str) -> Any:
-        return serve(request, username, indexname, f"{username}/{indexname}/+f/{rest}")
+    def get_file(self, request: IRequest, username: str, indexname: str, rest: str) -> Any:
+        return self._serve(request, username, indexname, f"{username}/{indexname}/+f/{rest}")
 
     @app.route("/<name:username>/<name:indexname>/+e/<path:rest>", methods=["GET"])
-    def get_mirror_file(request: IRequest, username: str, indexname: str, rest: str) -> Any:
-        return serve(request, username, indexname, f"{username}/{indexname}/+e/{rest}")
+    def get_mirror_file(self, request: IRequest, username: str, indexname: str, rest: str) -> Any:
+        return self._serve(request, username, indexname, f"{username}/{indexname}/+e/{rest}")
 
-    async def serve(request: IRequest, username: str, indexname: str, relpath: str) -> Any:
+    async def _serve(self, request: IRequest, username: str, indexname: str, relpath: str) -> Any:
+        ctx = self._ctx
         source = serving.file_source(ctx.store, username, indexname, relpath, ctx.replication.replica is not None)
         if source is serving.Source.PRIMARY:
             assert ctx.replication.replica is not None
             await ctx.replication.replica.forwarder.relay(request, wait_for_serial=False)
             return None
-        if source is not serving.Source.STORE and await from_mirror(request, source, username, indexname, relpath):
+        if source is not serving.Source.STORE and await self._from_mirror(request, source, username, indexname, relpath):
             return None
         entry = ctx.store.get(keys.file(relpath))
         if entry is None and serving.metadata_of(relpath) is not None:
             entry, digest = serving.core_metadata(ctx.store, relpath)
-            return await stored(relpath, digest, entry, METADATA_TYPE)
+            return await self._stored(relpath, digest, entry, METADATA_TYPE)
         if entry is None:
             raise NotFound(f"no such file: {relpath}")
         if wants_json(request):
             return result_reply(request, "releasefilemeta", file_meta(entry))
         filename = relpath.rsplit("/", 1)[-1]
-        return await stored(relpath, entry["sha256"], entry, content_type(filename))
+        return await self._stored(relpath, entry["sha256"], entry, content_type(filename))
 
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["DELETE"])
-    async def delete_file(request: IRequest, username: str, indexname: str, rest: str) -> bytes:
+    async def delete_file(self, request: IRequest, username: str, indexname: str, rest: str) -> bytes:
+        ctx = self._ctx
         relpath = f"{username}/{indexname}/+f/{rest}"
         auth = await authenticate(ctx, request)
         config = indexes.get_index(ctx.store, username, indexname)

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.model import indexes, releases
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, has_arg, permission, read_json
 from devpi_twisted.web.replies import message_reply, result_reply
+from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.simple import SimplePages, wants_simple
 from devpi_twisted.web.transactions import commit
 
 _INDEX = "/<name:username>/<name:indexname>"
 
 
-def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
-    """Register the index routes of devpi's JSON API on C{app}."""
+class IndexRoutes:
+    """The index routes of devpi's JSON API: read, create, modify, delete."""
+
+    app = route_map()
+
+    def __init__(self, ctx: WebContext, pages: SimplePages) -> None:
+        self._ctx = ctx
+        self._pages = pages
 
     @app.route(_INDEX, methods=["GET"], strict_slashes=False)
-    async def get_index(request: IRequest, username: str, indexname: str) -> bytes:
+    async def get_index(self, request: IRequest, username: str, indexname: str) -> bytes:
+        ctx = self._ctx
         if wants_simple(request):
             at_directory = request.path.endswith(b"/")
-            return await pages.project_list(request, username, indexname, at_directory)
+            return await self._pages.project_list(request, username, indexname, at_directory)
         config = indexes.get_index(ctx.store, username, indexname)
         if not has_arg(request, b"no_projects"):
             if config["type"] == indexes.MIRROR:
@@ -33,7 +40,8 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         return result_reply(request, "indexconfig", config)
 
     @app.route(_INDEX, methods=["PUT"], strict_slashes=False)
-    async def create_index(request: IRequest, username: str, indexname: str) -> bytes:
+    async def create_index(self, request: IRequest, username: str, indexname: str) -> bytes:
+        ctx = self._ctx
         auth = await authenticate(ctx, request)
         with permission(auth):
             ctx.auth.policy.check_create_index(auth.identity, username, indexname)
@@ -46,7 +54,8 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         return result_reply(request, "indexconfig", config)
 
     @app.route(_INDEX, methods=["PATCH"], strict_slashes=False)
-    async def modify_index(request: IRequest, username: str, indexname: str) -> bytes:
+    async def modify_index(self, request: IRequest, username: str, indexname: str) -> bytes:
+        ctx = self._ctx
         auth = await authenticate(ctx, request)
         indexes.get_index(ctx.store, username, indexname)
         with permission(auth):
@@ -63,7 +72,8 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
         return result_reply(request, "indexconfig", config)
 
     @app.route(_INDEX, methods=["DELETE"], strict_slashes=False)
-    async def delete_index(request: IRequest, username: str, indexname: str) -> bytes:
+    async def delete_index(self, request: IRequest, username: str, indexname: str) -> bytes:
+        ctx = self._ctx
         auth = await authenticate(ctx, request)
         indexes.get_index(ctx.store, username, indexname)
         with permission(auth):

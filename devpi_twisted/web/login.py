@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.auth.credentials import OK, Credentials
@@ -10,13 +9,20 @@ from devpi_twisted.model import users
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import read_json
 from devpi_twisted.web.replies import HTTPError, result_reply
+from devpi_twisted.web.routing import route_map
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register C{+login} on C{app}."""
+class LoginRoutes:
+    """C{+login}: a password exchanged for a token."""
+
+    app = route_map()
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
 
     @app.route("/+login", methods=["POST"], strict_slashes=False)
-    async def login(request: IRequest) -> bytes:
+    async def login(self, request: IRequest) -> bytes:
+        ctx = self._ctx
         body = read_json(request, ctx.json_body_limit)
         username = body.get("user") if isinstance(body, dict) else None
         password = body.get("password") if isinstance(body, dict) else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.model import acl, indexes, releases
@@ -15,6 +14,7 @@ from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, has_arg, permission, read_json
 from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import message_reply, result_reply
+from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.simple import FROM_INDEX_PROJECT, SimplePages, redirect, wants_simple
 from devpi_twisted.web.transactions import commit
 
@@ -40,29 +40,36 @@ def version_view(record: dict[str, Any], base: str) -> dict[str, Any]:
     return view
 
 
-def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
-    """Register the project and version routes on C{app}."""
+class ProjectRoutes:
+    """Projects and versions: JSON views, deletion, yanking."""
 
-    async def check_manage(request: IRequest, username: str, indexname: str) -> None:
-        config = indexes.get_index(ctx.store, username, indexname)
-        auth = await authenticate(ctx, request)
+    app = route_map()
+
+    def __init__(self, ctx: WebContext, pages: SimplePages) -> None:
+        self._ctx = ctx
+        self._pages = pages
+
+    async def _check_manage(self, request: IRequest, username: str, indexname: str) -> None:
+        config = indexes.get_index(self._ctx.store, username, indexname)
+        auth = await authenticate(self._ctx, request)
         with permission(auth):
             if not acl.may_delete_entries(auth.identity, username, config):
                 raise PermissionDenied(f"no permission to modify {username}/{indexname}")
 
     @app.route(_PROJECT, methods=["GET"])
-    def get_project(request: IRequest, username: str, indexname: str, project: str) -> bytes:
+    def get_project(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
         if wants_simple(request):
-            return pages.project_page(request, username, indexname, project, None)
-        return project_view(request, username, indexname, project)
+            return self._pages.project_page(request, username, indexname, project, None)
+        return self._project_view(request, username, indexname, project)
 
     @app.route(_PROJECT + "/", methods=["GET"])
-    def get_project_slash(request: IRequest, username: str, indexname: str, project: str) -> bytes:
+    def get_project_slash(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
         if wants_simple(request):
-            return pages.project_page(request, username, indexname, project, FROM_INDEX_PROJECT)
-        return project_view(request, username, indexname, project)
+            return self._pages.project_page(request, username, indexname, project, FROM_INDEX_PROJECT)
+        return self._project_view(request, username, indexname, project)
 
-    def project_view(request: IRequest, username: str, indexname: str, project: str) -> bytes:
+    def _project_view(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
+        ctx = self._ctx
         indexes.get_index(ctx.store, username, indexname)
         normalized = normalize_project(project)
         if normalized != project:
@@ -78,8 +85,9 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
 
     @app.route(_PROJECT + "/<version>", methods=["GET"], strict_slashes=False)
     def get_version(
-        request: IRequest, username: str, indexname: str, project: str, version: str
+        self, request: IRequest, username: str, indexname: str, project: str, version: str
     ) -> bytes:
+        ctx = self._ctx
         indexes.get_index(ctx.store, username, indexname)
         normalized = normalize_project(project)
         if normalized != project:
@@ -92,13 +100,13 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
 
     @app.route(_PROJECT, methods=["DELETE"], strict_slashes=False)
     async def delete_project(
-        request: IRequest, username: str, indexname: str, project: str
+        self, request: IRequest, username: str, indexname: str, project: str
     ) -> bytes:
-        await check_manage(request, username, indexname)
+        await self._check_manage(request, username, indexname)
         normalized = normalize_project(project)
         force = has_arg(request, b"force")
         await commit(
-            ctx,
+            self._ctx,
             request,
             lambda txn: releases.delete_project(txn, username, indexname, normalized, force),
         )
@@ -108,13 +116,13 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
 
     @app.route(_PROJECT + "/<version>", methods=["DELETE"], strict_slashes=False)
     async def delete_version(
-        request: IRequest, username: str, indexname: str, project: str, version: str
+        self, request: IRequest, username: str, indexname: str, project: str, version: str
     ) -> bytes:
-        await check_manage(request, username, indexname)
+        await self._check_manage(request, username, indexname)
         normalized = normalize_project(project)
         force = has_arg(request, b"force")
         await commit(
-            ctx,
+            self._ctx,
             request,
             lambda txn: releases.delete_version(
                 txn, username, indexname, normalized, version, force
@@ -124,9 +132,10 @@ def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
 
     @app.route(_PROJECT + "/<version>", methods=["PATCH"], strict_slashes=False)
     async def yank_version(
-        request: IRequest, username: str, indexname: str, project: str, version: str
+        self, request: IRequest, username: str, indexname: str, project: str, version: str
     ) -> bytes:
-        await check_manage(request, username, indexname)
+        ctx = self._ctx
+        await self._check_manage(request, username, indexname)
         body = read_json(request, ctx.json_body_limit)
         if not isinstance(body, dict) or set(body) != {"yanked"}:
             raise InvalidInput('expected {"yanked": true, false or a reason}')

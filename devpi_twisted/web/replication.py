@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.auth.replicas import InvalidReplicaToken
@@ -14,15 +13,26 @@ from devpi_twisted.store.blobs import is_digest
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.files import StoredFile
 from devpi_twisted.web.replies import HTTPError
+from devpi_twisted.web.routing import route_map
 
 _CHALLENGE = {b"www-authenticate": b'Bearer realm="devpi-replication"'}
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register C{+changelog/stream} and C{+blobs/<sha256>} on C{app}."""
+def _header(request: IRequest, name: bytes, default: str) -> str:
+    return (request.getHeader(name) or default.encode()).decode("ascii", "replace")
 
-    def replica_uuid(request: IRequest) -> str:
+
+class ReplicationRoutes:
+    """The primary's replication endpoints, for replicas only: the changelog stream and blobs."""
+
+    app = route_map()
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
+
+    def _replica_uuid(self, request: IRequest) -> str:
         """The uuid of the replica sending C{request}; 401/403 for anyone else."""
+        ctx = self._ctx
         if ctx.replication.feeds is None or ctx.replication.tokens is None:
             raise HTTPError(403, "replication is off: start the primary with --role primary")
         scheme, _, token = (request.getHeader(b"authorization") or b"").partition(b" ")
@@ -33,19 +43,17 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         except (InvalidReplicaToken, UnicodeDecodeError) as error:
             raise HTTPError(403, str(error))
 
-    def header(request: IRequest, name: bytes, default: str) -> str:
-        return (request.getHeader(name) or default.encode()).decode("ascii", "replace")
-
     @app.route("/+changelog/stream", methods=["GET"])
-    async def stream(request: IRequest) -> Any:
-        uuid = replica_uuid(request)
+    async def stream(self, request: IRequest) -> Any:
+        ctx = self._ctx
+        uuid = self._replica_uuid(request)
         assert ctx.replication.feeds is not None
-        expected = header(request, b"x-devpi-expected-primary-uuid", "")
+        expected = _header(request, b"x-devpi-expected-primary-uuid", "")
         if expected and expected != ctx.info.uuid:
             raise HTTPError(409, f"this is primary {ctx.info.uuid}, the replica follows {expected}")
         try:
-            serial = int(header(request, b"x-devpi-replica-serial", "-1"))
-            timestamp = float(header(request, b"x-devpi-replica-timestamp", "0"))
+            serial = int(_header(request, b"x-devpi-replica-serial", "-1"))
+            timestamp = float(_header(request, b"x-devpi-replica-timestamp", "0"))
         except ValueError:
             raise HTTPError(400, "X-Devpi-Replica-Serial and -Timestamp must be numbers")
         if serial > ctx.store.serial:
@@ -69,15 +77,15 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         address = request.getClientAddress()
         peer = ReplicaPeer(
             remote_ip=getattr(address, "host", "?"),
-            outside_url=header(request, b"x-devpi-replica-outside-url", "") or None,
+            outside_url=_header(request, b"x-devpi-replica-outside-url", "") or None,
             connected_at=ctx.clock.seconds(),
         )
         await ctx.replication.feeds.connect(uuid, request, serial + 1, peer)
         return None
 
     @app.route("/+blobs/<string:sha256>", methods=["GET", "HEAD"])
-    def blob(request: IRequest, sha256: str) -> Any:
-        replica_uuid(request)
-        if not is_digest(sha256) or not ctx.blobs.exists(sha256):
+    def blob(self, request: IRequest, sha256: str) -> Any:
+        self._replica_uuid(request)
+        if not is_digest(sha256) or not self._ctx.blobs.exists(sha256):
             raise HTTPError(404, f"no blob {sha256}")
-        return StoredFile(ctx.blobs.path(sha256), f"+blobs/{sha256}", "application/octet-stream", sha256, None)
+        return StoredFile(self._ctx.blobs.path(sha256), f"+blobs/{sha256}", "application/octet-stream", sha256, None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from klein import Klein
 from twisted.logger import Logger
 from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
@@ -32,6 +31,7 @@ from devpi_twisted.web.negotiation import (
 )
 from devpi_twisted.web.page_cache import Page, PageCache
 from devpi_twisted.web.replies import body_reply
+from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.simple_pages import list_html, list_json, project_html, project_json
 
 #: From C{/u/i/+simple/p/} and from C{/u/i/p/} back to the server root.
@@ -231,40 +231,48 @@ def wants_simple(request: IRequest) -> bool:
     return is_installer(request.getHeader(b"user-agent"), request.getHeader(b"accept"))
 
 
-def add_routes(app: Klein, ctx: WebContext, pages: SimplePages) -> None:
-    """Register the C{+simple} routes on C{app}."""
-    index = "/<name:username>/<name:indexname>"
+_INDEX = "/<name:username>/<name:indexname>"
 
-    @app.route(index + "/+simple/", methods=["GET"])
-    def simple_list(request: IRequest, username: str, indexname: str) -> bytes:
-        return pages.project_list(request, username, indexname, at_directory=True)
 
-    @app.route(index + "/+simple", methods=["GET"])
-    def simple_list_without_slash(request: IRequest, username: str, indexname: str) -> bytes:
+class SimpleRoutes:
+    """The C{+simple} routes: project lists and project pages, with and without the slash, and refresh."""
+
+    app = route_map()
+
+    def __init__(self, ctx: WebContext, pages: SimplePages) -> None:
+        self._ctx = ctx
+        self._pages = pages
+
+    @app.route(_INDEX + "/+simple/", methods=["GET"])
+    def simple_list(self, request: IRequest, username: str, indexname: str) -> bytes:
+        return self._pages.project_list(request, username, indexname, at_directory=True)
+
+    @app.route(_INDEX + "/+simple", methods=["GET"])
+    def simple_list_without_slash(self, request: IRequest, username: str, indexname: str) -> bytes:
         if wants_simple(request):
-            return pages.project_list(request, username, indexname, at_directory=False)
-        return redirect(request, ctx, f"/{username}/{indexname}/+simple/")
+            return self._pages.project_list(request, username, indexname, at_directory=False)
+        return redirect(request, self._ctx, f"/{username}/{indexname}/+simple/")
 
-    @app.route(index + "/+simple/<project>/", methods=["GET"])
-    def simple_project(request: IRequest, username: str, indexname: str, project: str) -> bytes:
-        return pages.project_page(request, username, indexname, project, FROM_SIMPLE_PROJECT)
+    @app.route(_INDEX + "/+simple/<project>/", methods=["GET"])
+    def simple_project(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
+        return self._pages.project_page(request, username, indexname, project, FROM_SIMPLE_PROJECT)
 
-    @app.route(index + "/+simple/<project>", methods=["GET"])
+    @app.route(_INDEX + "/+simple/<project>", methods=["GET"])
     def simple_project_without_slash(
-        request: IRequest, username: str, indexname: str, project: str
+        self, request: IRequest, username: str, indexname: str, project: str
     ) -> bytes:
         if wants_simple(request):
-            return pages.project_page(request, username, indexname, project, None)
-        return redirect(request, ctx, f"/{username}/{indexname}/+simple/{project}/")
+            return self._pages.project_page(request, username, indexname, project, None)
+        return redirect(request, self._ctx, f"/{username}/{indexname}/+simple/{project}/")
 
-
-    @app.route(index + "/+simple/<project>/refresh", methods=["POST"])
-    def refresh(request: IRequest, username: str, indexname: str, project: str) -> bytes:
+    @app.route(_INDEX + "/+simple/<project>/refresh", methods=["POST"])
+    def refresh(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
+        ctx = self._ctx
         indexes.get_index(ctx.store, username, indexname)
         normalized = normalize_project(project)
         for mirror, _ in mirrors_in_order(ctx.store, f"{username}/{indexname}"):
             ctx.mirrors.pages.forget(mirror, normalized)
-        pages.forget(normalized)
+        self._pages.forget(normalized)
         return redirect(request, ctx, f"/{username}/{indexname}/+simple/{normalized}/")
 
 

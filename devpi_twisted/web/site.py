@@ -25,7 +25,7 @@ class LimitedRequest(server.Request):
 
     _body_size = 0
     _too_large = False
-    #: the route that took the request (see L{RoutedKlein}), for the metrics
+    #: the route that took the request (see L{devpi_twisted.web.routing.RouteTable}), for the metrics
     route = UNROUTED
     #: the authenticated user, for the access log
     username: Optional[str] = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.model import acl, keys, releases
@@ -15,16 +14,23 @@ from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
 from devpi_twisted.web.replies import HTTPError, result_reply
+from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.transactions import commit
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register the tox result upload route on C{app}."""
+class ToxResultRoutes:
+    """Tox results (devpi test) posted to a release file's C{+f/} URL."""
+
+    app = route_map()
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
 
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["POST"])
     async def upload_toxresult(
-        request: IRequest, username: str, indexname: str, rest: str
+        self, request: IRequest, username: str, indexname: str, rest: str
     ) -> bytes:
+        ctx = self._ctx
         config = releases.stage_config(ctx.store, username, indexname)
         auth = await authenticate(ctx, request)
         with permission(auth):

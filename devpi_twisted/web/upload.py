@@ -5,7 +5,6 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Callable, Optional
 
-from klein import Klein
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
@@ -22,6 +21,7 @@ from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
 from devpi_twisted.web.push import push
 from devpi_twisted.web.replies import HTML, HTTPError, body_reply, status_of
+from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.transactions import commit
 
 _HASH_FIELDS = {"md5_digest": "md5", "sha256_digest": "sha256", "blake2_256_digest": "blake2_256"}
@@ -39,10 +39,20 @@ def reason_reply(request: IRequest, status: int, message: str) -> bytes:
 
 
 class Uploads:
-    """Handles one index's upload requests: parse, check, store, commit."""
+    """C{POST}/C{PUSH} to an index: uploads (multipart: parse, check, store, commit) and pushes (JSON)."""
+
+    app = route_map()
 
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
+
+    @app.route("/<name:username>/<name:indexname>", methods=["POST", "PUSH"], strict_slashes=False)
+    async def post_to_index(self, request: IRequest, username: str, indexname: str) -> bytes:
+        auth = await authenticate(self._ctx, request)
+        content_type = request.getHeader(b"content-type") or b""
+        if content_type.lower().startswith(b"multipart/form-data"):
+            return await self.handle(request, auth, username, indexname)
+        return await push(self._ctx, request, auth, username, indexname)
 
     async def handle(
         self, request: IRequest, auth: Authentication, username: str, indexname: str
@@ -225,18 +235,3 @@ def _log_upload(
         size=blob.size,
         identical=identical,
     )
-
-
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register C{POST}/C{PUSH} on an index: uploads (multipart) and pushes (JSON)."""
-    uploads = Uploads(ctx)
-
-    @app.route(
-        "/<name:username>/<name:indexname>", methods=["POST", "PUSH"], strict_slashes=False
-    )
-    async def post_to_index(request: IRequest, username: str, indexname: str) -> bytes:
-        auth = await authenticate(ctx, request)
-        content_type = request.getHeader(b"content-type") or b""
-        if content_type.lower().startswith(b"multipart/form-data"):
-            return await uploads.handle(request, auth, username, indexname)
-        return await push(ctx, request, auth, username, indexname)

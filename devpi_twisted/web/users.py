@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from klein import Klein
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.model import users
@@ -12,22 +11,29 @@ from devpi_twisted.model.state import StateWriter
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission, read_json
 from devpi_twisted.web.replies import message_reply, result_reply
+from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.transactions import commit
 
 
-def add_routes(app: Klein, ctx: WebContext) -> None:
-    """Register the user routes of devpi's JSON API on C{app}."""
+class UserRoutes:
+    """The user routes of devpi's JSON API: list, read, create, modify, delete."""
+
+    app = route_map()
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
 
     @app.route("/", methods=["GET"])
-    def list_users(request: IRequest) -> bytes:
-        return result_reply(request, "list:userconfig", users.list_users(ctx.store))
+    def list_users(self, request: IRequest) -> bytes:
+        return result_reply(request, "list:userconfig", users.list_users(self._ctx.store))
 
     @app.route("/<name:username>", methods=["GET"], strict_slashes=False)
-    def get_user(request: IRequest, username: str) -> bytes:
-        return result_reply(request, "userconfig", users.user_view(ctx.store, username))
+    def get_user(self, request: IRequest, username: str) -> bytes:
+        return result_reply(request, "userconfig", users.user_view(self._ctx.store, username))
 
     @app.route("/<name:username>", methods=["PUT"], strict_slashes=False)
-    async def create_user(request: IRequest, username: str) -> bytes:
+    async def create_user(self, request: IRequest, username: str) -> bytes:
+        ctx = self._ctx
         auth = await authenticate(ctx, request)
         with permission(auth):
             ctx.auth.policy.check_create_user(auth.identity, username)
@@ -47,7 +53,8 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         )
 
     @app.route("/<name:username>", methods=["PATCH"], strict_slashes=False)
-    async def modify_user(request: IRequest, username: str) -> bytes:
+    async def modify_user(self, request: IRequest, username: str) -> bytes:
+        ctx = self._ctx
         auth = await authenticate(ctx, request)
         password, fields = users.parse_user_body(
             read_json(request, ctx.json_body_limit), creating=False
@@ -74,7 +81,8 @@ def add_routes(app: Klein, ctx: WebContext) -> None:
         )
 
     @app.route("/<name:username>", methods=["DELETE"], strict_slashes=False)
-    async def delete_user(request: IRequest, username: str) -> bytes:
+    async def delete_user(self, request: IRequest, username: str) -> bytes:
+        ctx = self._ctx
         auth = await authenticate(ctx, request)
         users.get_user(ctx.store, username)
         with permission(auth):
