@@ -42,7 +42,8 @@ class RouteTable(Klein):
         for rule in routes.url_map.iter_rules():
             self.url_map.add(rule.empty())
         for endpoint, handler in routes.endpoints.items():
-            assert endpoint not in self._owners, f"two routes are named {endpoint}"
+            if endpoint in self._owners:
+                raise ValueError(f"two routes are named {endpoint}")
             self._owners[endpoint] = routes
             self._endpoints[endpoint] = handler
 
