@@ -9,8 +9,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed
-from twisted.web.iweb import IRequest
+from twisted.web.server import Request
 
+from devpi_twisted.connections import abort_connection
 from devpi_twisted.dists import filenames, metadata
 from devpi_twisted.dists.errors import DistError
 from devpi_twisted.mirror.bodies import BodyReceiver
@@ -66,6 +67,11 @@ def _record(
     ref_blob(txn, blob.sha256, relpath)
 
 
+def _abort_all(writers: list[IBlobWriter]) -> None:
+    for each in writers:
+        each.abort()
+
+
 class MirrorFiles:
     """Downloads mirror files once each (single flight), verifying their hashes."""
 
@@ -118,7 +124,7 @@ class MirrorFiles:
         name: str,
         config: dict[str, Any],
         relpath: str,
-        request: Optional[IRequest] = None,
+        request: Optional[Request] = None,
     ) -> bool:
         """
         Download a mirror file into the store. With C{request}, stream the
@@ -142,7 +148,7 @@ class MirrorFiles:
         relpath: str,
         project: str,
         link: dict[str, Any],
-        request: Optional[IRequest],
+        request: Optional[Request],
     ) -> None:
         writer: IBlobWriter = await self._io(self._blobs.writer)
         try:
@@ -153,7 +159,6 @@ class MirrorFiles:
                 raise NotFound(f"upstream has no {link['url']}")
             raise
         tail: Deferred[Any] = succeed(None)
-        streaming = request is not None
         if request is not None:
             request.setResponseCode(200)
             for header in _PASSED_HEADERS:
@@ -169,8 +174,8 @@ class MirrorFiles:
             # the last chunk reaches the client only once the hash is verified
             nonlocal tail, held_back
             idle.reset(patience)
-            if streaming and held_back:
-                request.write(held_back)  # type: ignore[union-attr]
+            if request is not None and held_back:
+                request.write(held_back)
             held_back = data
             tail = tail.addCallback(lambda _: self._io(lambda: writer.write(data)))
 
@@ -190,7 +195,7 @@ class MirrorFiles:
             self._log.error("download of {url} failed: {error}", url=link["url"], error=error)
             await self._io(writer.abort)
             if request is not None:
-                request.transport.abortConnection()
+                abort_connection(request)
             if isinstance(error, ResponseFailed):  # cut off: a 502, not a server error
                 message = f"upstream {link['url']} broke off the file: {describe(error)}"
                 raise UpstreamError(message) from error
@@ -209,7 +214,7 @@ class MirrorFiles:
         try:
             await self._store.transact(store)
         finally:
-            await self._io(lambda: [each.abort() for each in writers])
+            await self._io(lambda: _abort_all(writers))
 
     async def fetch_metadata(self, name: str, config: dict[str, Any], relpath: str) -> None:
         """
