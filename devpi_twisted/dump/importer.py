@@ -20,7 +20,7 @@ from devpi_twisted.model.errors import ModelError
 from devpi_twisted.model.indexes import MIRROR, STAGE, root_pypi_config
 from devpi_twisted.model.state import StateWriter
 from devpi_twisted.model.users import timestamp
-from devpi_twisted.store.blobs import IBlobStore
+from devpi_twisted.store.blobs import IBlobStore, IBlobWriter
 from devpi_twisted.store.changelog import Store, Transaction
 
 ROOT_PYPI = f"{ROOT}/pypi"
@@ -250,7 +250,7 @@ class Importer:
         pending: dict[tuple[str, str], PendingBlob],
         pool: Executor,
     ) -> None:
-        writers = []
+        writers: list[IBlobWriter] = []
         for item in batch:
             index = item.index
             blobs = {desc.relpath: pending[index.name, desc.relpath].blob for desc in item.files}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Generic, Hashable, TypeVar
+from typing import Any, Callable, Coroutine, Generic, Hashable, TypeVar
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -28,12 +28,12 @@ class Flights(Generic[K, T]):
         """Whether work for C{key} is in progress."""
         return key in self._waiting
 
-    def join(self, key: K, start: Callable[[], Awaitable[T]]) -> Deferred[T]:
+    def join(self, key: K, start: Callable[[], Coroutine[Any, Any, T]]) -> Deferred[T]:
         """The outcome of the work for C{key}, starting it with C{start()} if none runs."""
         waiters = self._waiting.get(key)
         if waiters is None:
             waiters = self._waiting[key] = []
-            ensureDeferred(start()).addBoth(self._land, key)  # type: ignore[arg-type]
+            ensureDeferred(start()).addBoth(self._land, key)
         waiter: Deferred[T] = Deferred()
         waiters.append(waiter)
         return waiter

@@ -138,9 +138,9 @@ class MirrorPages:
         await self._store.transact(
             lambda txn: mirrors.store_page(txn, username, indexname, project, links, serial)
         )
-        etag = (fetched.headers.getRawHeaders(b"etag") or [None])[0]
-        if etag is not None:
-            self._etags[key] = etag.decode("latin-1")
+        etags = fetched.headers.getRawHeaders(b"etag")
+        if etags:
+            self._etags[key] = etags[0].decode("latin-1")
         self._fresh(key, config)
         return False
 
