@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from devpi_twisted.dump.bases import creation_order
 from devpi_twisted.dump.blobs import PendingBlob, write_blob
@@ -59,7 +59,7 @@ class ImportSummary:
 class _Plan:
     users: dict[str, UserRecord] = field(default_factory=dict)
     #: (name, config without bases, bases), every base before its users
-    indexes: list[tuple[str, dict[str, Any], list[str]]] = field(default_factory=list)
+    indexes: list[tuple[str, Mapping[str, Any], list[str]]] = field(default_factory=list)
     #: the stage indexes whose projects and files are imported
     stages: list[IndexDump] = field(default_factory=list)
 

@@ -28,6 +28,7 @@ from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.releases import RELEASEFILE, StoredBlob, ref_blob
 from devpi_twisted.model.state import StateWriter
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter, finished_blob
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
@@ -101,7 +102,7 @@ class MirrorFiles:
         return self._flights.busy()
 
     async def find(
-        self, name: str, config: dict[str, Any], relpath: str
+        self, name: str, config: IndexConfig, relpath: str
     ) -> tuple[str, dict[str, Any]]:
         """The (project, upstream link) of a mirror file path; fetches its page if needed."""
         username, _, indexname = name.partition("/")
@@ -122,7 +123,7 @@ class MirrorFiles:
     async def fetch(
         self,
         name: str,
-        config: dict[str, Any],
+        config: IndexConfig,
         relpath: str,
         request: Optional[Request] = None,
     ) -> bool:
@@ -144,7 +145,7 @@ class MirrorFiles:
 
     async def _download(
         self,
-        config: dict[str, Any],
+        config: IndexConfig,
         relpath: str,
         project: str,
         link: dict[str, Any],
@@ -216,7 +217,7 @@ class MirrorFiles:
         finally:
             await self._io(lambda: _abort_all(writers))
 
-    async def fetch_metadata(self, name: str, config: dict[str, Any], relpath: str) -> None:
+    async def fetch_metadata(self, name: str, config: IndexConfig, relpath: str) -> None:
         """
         Fetch and store the PEP 658 metadata upstream offers for a mirror
         file (C{relpath} without C{.metadata}), hash-checked when it gave one.

@@ -14,6 +14,7 @@ from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
 from devpi_twisted.model import mirrors
 from devpi_twisted.model.errors import NotFound
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 
@@ -77,7 +78,7 @@ class MirrorPages:
         self._etags.pop((name, project), None)
         self._stale.discard((name, project))
 
-    async def refresh(self, name: str, config: dict[str, Any], project: str) -> bool:
+    async def refresh(self, name: str, config: IndexConfig, project: str) -> bool:
         """
         Make sure the page of C{project} on mirror C{name} is fresh; returns
         whether the cached page is served stale (upstream failed or offline).
@@ -105,7 +106,7 @@ class MirrorPages:
         return await patiently(self._clock, waiter, limit, True)
 
     async def _refresh(
-        self, name: str, config: dict[str, Any], project: str, cached: bool
+        self, name: str, config: IndexConfig, project: str, cached: bool
     ) -> bool:
         key = (name, project)
         username, _, indexname = name.partition("/")
@@ -144,7 +145,7 @@ class MirrorPages:
         self._fresh(key, config)
         return False
 
-    def _fresh(self, key: Key, config: dict[str, Any]) -> None:
+    def _fresh(self, key: Key, config: IndexConfig) -> None:
         expiry = mirrors.cache_expiry(config, self._default_expiry)
         self._fresh_until[key] = self._clock.seconds() + expiry
         self._stale.discard(key)

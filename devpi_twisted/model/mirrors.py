@@ -10,17 +10,18 @@ from devpi_twisted.model import keys
 from devpi_twisted.model.indexes import PYPI_SIMPLE_URL
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.state import StateReader, StateWriter
+from devpi_twisted.model.records import IndexConfig
 
 _UNSAFE_DIR_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def upstream_url(config: dict[str, Any]) -> str:
+def upstream_url(config: IndexConfig) -> str:
     """The simple index a mirror index follows, with a trailing slash."""
     url = config.get("mirror_url") or PYPI_SIMPLE_URL
     return url if url.endswith("/") else url + "/"
 
 
-def with_credentials(url: str, config: dict[str, Any]) -> str:
+def with_credentials(url: str, config: IndexConfig) -> str:
     """
     C{url} with the user and password of the mirror's C{mirror_url} when it
     points at the same host (page links are stored without credentials).
@@ -33,7 +34,7 @@ def with_credentials(url: str, config: dict[str, Any]) -> str:
     return urlunsplit(target._replace(netloc=f"{userinfo}@{target.netloc}"))
 
 
-def cache_expiry(config: dict[str, Any], default: float) -> float:
+def cache_expiry(config: IndexConfig, default: float) -> float:
     """How long a cached page of this mirror stays fresh."""
     expiry = config.get("mirror_cache_expiry")
     return default if expiry is None else float(expiry)

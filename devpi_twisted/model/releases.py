@@ -18,6 +18,7 @@ from devpi_twisted.model.errors import Conflict, Forbidden, InvalidInput, NotFou
 from devpi_twisted.model.indexes import MIRROR, get_index
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.state import StateReader, StateWriter
+from devpi_twisted.model.records import IndexConfig
 
 RELEASEFILE = "releasefile"
 DOCZIP = "doczip"
@@ -71,7 +72,7 @@ def version_key(version: str) -> tuple[int, Any]:
         return (0, version)
 
 
-def stage_config(state: StateReader, username: str, indexname: str) -> dict[str, Any]:
+def stage_config(state: StateReader, username: str, indexname: str) -> IndexConfig:
     """The config of a stage index; a mirror cannot take uploads."""
     config = get_index(state, username, indexname)
     if config["type"] == MIRROR:
@@ -190,7 +191,7 @@ def link_basename(link: dict[str, Any]) -> str:
 
 def _make_room(
     txn: StateWriter,
-    config: dict[str, Any],
+    config: IndexConfig,
     record: dict[str, Any],
     rel: str,
     sha256: str,
@@ -225,7 +226,7 @@ def _link(rel: str, relpath: str, sha256: str, log: list[dict[str, Any]]) -> dic
 
 def attach(
     txn: StateWriter,
-    config: dict[str, Any],
+    config: IndexConfig,
     username: str,
     indexname: str,
     record: dict[str, Any],
@@ -410,7 +411,7 @@ def attach_toxresult(
     return relpath
 
 
-def _check_deletable(config: dict[str, Any], force: bool, message: str) -> None:
+def _check_deletable(config: IndexConfig, force: bool, message: str) -> None:
     if not config["volatile"] and not force:
         raise Forbidden(message)
 
