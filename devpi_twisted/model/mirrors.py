@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from devpi_twisted.model import keys
 from devpi_twisted.model.indexes import PYPI_SIMPLE_URL
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.state import StateReader, StateWriter
-from devpi_twisted.model.records import IndexConfig
+from devpi_twisted.model.records import IndexConfig, MirrorPage
 
 _UNSAFE_DIR_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -55,9 +55,9 @@ def link_relpath(username: str, indexname: str, link: dict[str, Any]) -> str:
     return f"{username}/{indexname}/+e/{_UNSAFE_DIR_CHARS.sub('_', directory)}/{link['filename']}"
 
 
-def get_page(state: StateReader, username: str, indexname: str, project: str) -> Optional[dict[str, Any]]:
+def get_page(state: StateReader, username: str, indexname: str, project: str) -> Optional[MirrorPage]:
     """The cached upstream page of a project, or None."""
-    return state.get(keys.mirror_page(username, indexname, project))
+    return cast(Optional[MirrorPage], state.get(keys.mirror_page(username, indexname, project)))
 
 
 def store_page(
@@ -70,7 +70,7 @@ def store_page(
 ) -> bool:
     """Record a fetched page; True if anything changed (else nothing is written)."""
     key = keys.mirror_page(username, indexname, project)
-    record = {"links": links, "serial": serial}
+    record: MirrorPage = {"links": links, "serial": serial}
     if txn.get(key) == record:
         return False
     txn.set(key, record)
@@ -84,7 +84,7 @@ def find_link(
     filename = relpath.rsplit("/", 1)[-1]
     for project in candidate_projects(filename):
         page = get_page(state, username, indexname, project)
-        for link in (page or {}).get("links", []):
+        for link in page.get("links", []) if page is not None else []:
             if link["filename"] == filename and link_relpath(username, indexname, link) == relpath:
                 return project, link
     return None

@@ -1,4 +1,4 @@
-"""The records the model stores and hands out, as typed views of their JSON: users, indexes."""
+"""The records the model stores and hands out, as typed views of their JSON: users, indexes, versions, files, mirror pages."""
 
 from __future__ import annotations
 
@@ -60,3 +60,19 @@ class IndexConfig(_IndexKind, total=False):
     mirror_no_project_list: bool
     mirror_ignore_serial_header: bool
     mirror_provides_core_metadata: bool
+
+
+#: A version of a project on a stage: its metadata (keys of dists.metadata.METADATA_KEYS,
+#: which vary with the metadata version) and its files' links under "+elinks".
+VersionRecord = dict[str, Any]
+
+#: A stored file (key C{+files/RELPATH}): sha256, size, project, version, rel,
+#: last_modified, upload_time; a mirror's file also its upstream url.
+FileEntry = dict[str, Any]
+
+
+class MirrorPage(TypedDict):
+    """A mirror's cached upstream page of a project: its links (L{UpstreamLink} fields) and serial."""
+
+    links: list[dict[str, Any]]
+    serial: int

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import formatdate
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, cast
 
 from packaging.version import InvalidVersion, Version
 
@@ -18,7 +18,7 @@ from devpi_twisted.model.errors import Conflict, Forbidden, InvalidInput, NotFou
 from devpi_twisted.model.indexes import MIRROR, get_index
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.state import StateReader, StateWriter
-from devpi_twisted.model.records import IndexConfig
+from devpi_twisted.model.records import FileEntry, IndexConfig, VersionRecord
 
 RELEASEFILE = "releasefile"
 DOCZIP = "doczip"
@@ -100,12 +100,12 @@ def new_version(name: str, version: str) -> dict[str, Any]:
 
 def get_version(
     state: StateReader, username: str, indexname: str, project: str, version: str
-) -> dict[str, Any]:
+) -> VersionRecord:
     """A version record; raises L{NotFound}."""
     record = state.get(keys.version(username, indexname, project, version))
     if record is None:
         raise NotFound(f"The version {version} of project {project} does not exist.")
-    return record
+    return cast(VersionRecord, record)
 
 
 def version_names(state: StateReader, username: str, indexname: str, project: str) -> list[str]:
@@ -357,12 +357,12 @@ def add_doczip(
     )
 
 
-def get_file(state: StateReader, relpath: str) -> dict[str, Any]:
+def get_file(state: StateReader, relpath: str) -> FileEntry:
     """The entry of a stored file; raises L{NotFound}."""
     entry = state.get(keys.file(relpath))
     if entry is None:
         raise NotFound(f"no such file: {relpath}")
-    return entry
+    return cast(FileEntry, entry)
 
 
 def add_toxresult(

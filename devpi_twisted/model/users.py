@@ -82,6 +82,11 @@ def modify_user(
     txn.set(keys.user(username), record)
 
 
+def changed_fields(record: UserRecord, fields: UserFields) -> UserFields:
+    """The C{fields} whose values differ from the stored C{record}'s."""
+    return cast(UserFields, {key: value for key, value in fields.items() if record.get(key) != value})
+
+
 def delete_user(txn: StateWriter, username: str) -> None:
     """Delete a user and its indexes, unless one of them is non-volatile."""
     get_user(txn, username)
