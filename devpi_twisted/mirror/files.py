@@ -29,7 +29,7 @@ from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.releases import RELEASEFILE, StoredBlob, ref_blob
 from devpi_twisted.model.state import StateWriter
 from devpi_twisted.model.records import IndexConfig
-from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter, finished_blob
+from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter, abort_all, finished_blob
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 
@@ -66,11 +66,6 @@ def _record(
         ref_blob(txn, blob.core_metadata_sha256, relpath + ".metadata")
     txn.set(keys.file(relpath), entry)
     ref_blob(txn, blob.sha256, relpath)
-
-
-def _abort_all(writers: list[IBlobWriter]) -> None:
-    for each in writers:
-        each.abort()
 
 
 class MirrorFiles:
@@ -215,7 +210,7 @@ class MirrorFiles:
         try:
             await self._store.transact(store)
         finally:
-            await self._io(lambda: _abort_all(writers))
+            await self._io(lambda: abort_all(writers))
 
     async def fetch_metadata(self, name: str, config: IndexConfig, relpath: str) -> None:
         """

@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
-from typing import BinaryIO, Optional, Protocol
+from typing import BinaryIO, Iterable, Optional, Protocol
 
 from zope.interface import Attribute, Interface, implementer
 
@@ -142,6 +142,12 @@ def finished_blob(
         writer.abort()
         raise
     return writer
+
+
+def abort_all(writers: Iterable[IBlobWriter]) -> None:
+    """Throw away every blob in C{writers} that was not published."""
+    for writer in writers:
+        writer.abort()
 
 
 def fsync_dir(path: str) -> None:
