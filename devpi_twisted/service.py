@@ -6,7 +6,7 @@ import random
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -119,8 +119,9 @@ class WebService(Service):
         self._port = port
         address = port.getHost()
         # a TCP endpoint's address; another kind (unix:) is shown whole
+        number: Union[int, str]
         if isinstance(address, (IPv4Address, IPv6Address)):
-            host, number = address.host, str(address.port)
+            host, number = address.host, address.port
         else:
             host, number = str(address), ""
         url = self._info.outside_url or f"http://{host}:{number}/"
