@@ -1,4 +1,4 @@
-"""Content-addressed file storage: temp file, hash while writing, fsync, rename."""
+"""Content-addressed blob storage (IBlobStore) and its files on disk: temp file, hash while writing, fsync, rename."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import hashlib
 import os
 import re
 import tempfile
-from typing import BinaryIO, Iterable, Optional, Protocol
+import time
+import uuid
+from typing import BinaryIO, Iterable, Iterator, Optional, Protocol
 
 from zope.interface import Attribute, Interface, implementer
 
@@ -29,8 +31,33 @@ class HashMismatch(Exception):
     """The bytes written do not have the hash they were expected to have."""
 
 
+class BlobStoreUnavailable(Exception):
+    """The blob store cannot be reached or refuses to work (a 503); C{str()} says why."""
+
+
+class BlobStoreTimeout(BlobStoreUnavailable):
+    """The blob store did not answer in time (a 504)."""
+
+
+#: The name of the marker that identifies a blob store (see L{IBlobStore.store_id}).
+STORE_ID = "store-id"
+
+
 class IBlobStore(Interface):
-    """Files stored by the sha256 hex digest of their bytes. Every call blocks."""
+    """
+    Files stored by the sha256 hex digest of their bytes. Every call blocks
+    (run it in a thread) and may raise L{BlobStoreUnavailable}. Reading a blob
+    needs nothing but its digest, so every node with the same store reads
+    what any of them wrote.
+    """
+
+    location = Attribute("Where the blobs are, to be shown (never with credentials).")
+
+    def store_id() -> str:
+        """
+        The identity of the underlying store, the same for every node that
+        uses it however they name it (created on first use).
+        """
 
     def writer() -> "IBlobWriter":
         """Start writing a new blob."""
@@ -38,11 +65,38 @@ class IBlobStore(Interface):
     def exists(sha256: str) -> bool:
         """Whether the blob is stored."""
 
-    def open(sha256: str) -> BinaryIO:
-        """Open a stored blob for reading; raises C{FileNotFoundError}."""
+    def size(sha256: str) -> Optional[int]:
+        """The size of a stored blob, or None when it is not stored."""
+
+    def open(sha256: str, first: int = 0, last: Optional[int] = None) -> BinaryIO:
+        """
+        Open a stored blob for reading, from byte C{first} to byte C{last}
+        (inclusive; None: to the end); raises C{FileNotFoundError}.
+        """
+
+    def local_path(sha256: str) -> Optional[str]:
+        """Where the blob is a file on this node's disk (to be sent as one), or None."""
+
+    def presigned_url(sha256: str, content_type: str, expires: int) -> Optional[str]:
+        """A URL anyone may GET the blob from for C{expires} seconds, or None if the store has none."""
 
     def remove(sha256: str) -> None:
-        """Delete a blob if it is stored."""
+        """Delete a blob if it is stored (it may be gone only after this returns)."""
+
+    def stored() -> Iterator[tuple[str, int]]:
+        """The (sha256, size) of every stored blob."""
+
+    def leftovers() -> list[str]:
+        """Descriptions of writes that never finished (temp files, unfinished uploads)."""
+
+    def keep_aside(sha256: str) -> Optional[str]:
+        """
+        Keep the stored bytes of a blob that is about to be replaced (found
+        corrupt) where an operator finds them; where, or None if not stored.
+        """
+
+    def close() -> None:
+        """Wait for work in the background (removals) and let go of connections."""
 
 
 class IBlobWriter(Interface):
@@ -159,12 +213,50 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+#: Where C{keep_aside} puts the corrupt bytes of a blob, inside the store.
+CORRUPT = "corrupt"
+
+
+def aside_name(sha256: str) -> str:
+    """The name a corrupt blob is kept aside under: digest, time and process."""
+    return f"{sha256}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
+
+
+def new_store_id() -> str:
+    """A fresh identity for a blob store."""
+    return uuid.uuid4().hex
+
+
+class _Range:
+    """At most C{length} bytes of an open file, read from where it stands."""
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        self._file = file
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._left if size < 0 else min(size, self._left)
+        data = self._file.read(wanted)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "_Range":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 @implementer(IBlobStore)
 class FileBlobStore:
     """Blobs as files C{root/ab/cd/<sha256>} on the local disk."""
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self.location = root
         self.temp_dir = os.path.join(root, "tmp")
         os.makedirs(self.temp_dir, exist_ok=True)
 
@@ -180,11 +272,73 @@ class FileBlobStore:
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self.path(sha256))
 
-    def open(self, sha256: str) -> BinaryIO:
-        return open(self.path(sha256), "rb")
+    def size(self, sha256: str) -> Optional[int]:
+        try:
+            return os.stat(self.path(sha256)).st_size
+        except FileNotFoundError:
+            return None
+
+    def open(self, sha256: str, first: int = 0, last: Optional[int] = None) -> BinaryIO:
+        file = open(self.path(sha256), "rb")
+        if first == 0 and last is None:
+            return file
+        file.seek(first)
+        length = os.fstat(file.fileno()).st_size - first if last is None else last + 1 - first
+        return _Range(file, length)  # type: ignore[return-value]
+
+    def local_path(self, sha256: str) -> Optional[str]:
+        return self.path(sha256)
+
+    def presigned_url(self, sha256: str, content_type: str, expires: int) -> Optional[str]:
+        return None
+
+    def store_id(self) -> str:
+        path = os.path.join(self.root, STORE_ID)
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            pass
+        fd, temp = tempfile.mkstemp(dir=self.temp_dir, prefix="store-id-")
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(new_store_id() + "\n")
+        try:
+            os.link(temp, path)  # the first node to get here names the store
+        except FileExistsError:
+            pass
+        finally:
+            os.remove(temp)
+        return self.store_id()
 
     def remove(self, sha256: str) -> None:
         try:
             os.remove(self.path(sha256))
         except FileNotFoundError:
             pass
+
+    def stored(self) -> Iterator[tuple[str, int]]:
+        for parent, _, names in os.walk(self.root):
+            if os.path.relpath(parent, self.root).count(os.sep) != 1:
+                continue  # blobs are two levels down: ab/cd/<sha256>
+            for name in names:
+                if is_digest(name):
+                    yield name, os.stat(os.path.join(parent, name)).st_size
+
+    def leftovers(self) -> list[str]:
+        return [os.path.join(self.temp_dir, name) for name in sorted(os.listdir(self.temp_dir))]
+
+    def keep_aside(self, sha256: str) -> Optional[str]:
+        """Hard-link the blob into C{corrupt/}, so publishing good bytes over it loses nothing."""
+        folder = os.path.join(self.root, CORRUPT)
+        os.makedirs(folder, exist_ok=True)
+        kept = os.path.join(folder, aside_name(sha256))
+        try:
+            os.link(self.path(sha256), kept)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            os.replace(self.path(sha256), kept)
+        return kept
+
+    def close(self) -> None:
+        pass

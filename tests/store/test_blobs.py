@@ -136,3 +136,51 @@ class FileBlobStoreTests(TestCase):
         self.assertGreater(len(data), 4_000_000)
         with self.store.open(digest) as f:
             self.assertEqual(f.read(), data)
+
+
+class FileBlobStoreInterfaceTests(TestCase):
+    """What every IBlobStore answers, as files."""
+
+    def setUp(self) -> None:
+        self.store = FileBlobStore(os.path.abspath(self.mktemp()))
+
+    def test_size_ranges_and_listing(self) -> None:
+        self.assertIsNone(self.store.size(DIGEST))
+        writer = self.store.writer()
+        writer.write(DATA)
+        writer.commit()
+        self.assertEqual(self.store.size(DIGEST), len(DATA))
+        with self.store.open(DIGEST, 6, 9) as f:
+            self.assertEqual(f.read(), b"blob")
+        with self.store.open(DIGEST, 6) as f:
+            self.assertEqual(f.read(2), b"bl")
+            self.assertEqual(f.read(), b"ob\n")
+        self.assertEqual(list(self.store.stored()), [(DIGEST, len(DATA))])
+        self.assertEqual(self.store.local_path(DIGEST), self.store.path(DIGEST))
+        self.assertIsNone(self.store.presigned_url(DIGEST, "text/plain", 60))
+
+    def test_leftovers_are_the_temp_files(self) -> None:
+        writer = self.store.writer()
+        self.assertEqual(self.store.leftovers(), [writer.temp_path])
+        writer.abort()
+        self.assertEqual(self.store.leftovers(), [])
+
+    def test_store_id_is_the_directorys(self) -> None:
+        identity = self.store.store_id()
+        self.assertEqual(len(identity), 32)
+        self.assertEqual(FileBlobStore(self.store.root).store_id(), identity)
+        self.assertNotEqual(FileBlobStore(self.mktemp()).store_id(), identity)
+        self.assertEqual(self.store.leftovers(), [])
+        self.assertEqual(list(self.store.stored()), [])
+
+    def test_keep_aside_links_the_blob_into_corrupt(self) -> None:
+        self.assertIsNone(self.store.keep_aside(DIGEST))
+        writer = self.store.writer()
+        writer.write(DATA)
+        writer.commit()
+        kept = self.store.keep_aside(DIGEST)
+        self.assertEqual(os.path.dirname(kept), os.path.join(self.store.root, "corrupt"))
+        with open(kept, "rb") as f:
+            self.assertEqual(f.read(), DATA)
+        self.assertTrue(self.store.exists(DIGEST))
+        self.assertEqual(list(self.store.stored()), [(DIGEST, len(DATA))])
