@@ -21,8 +21,19 @@ setup(
         "packaging>=24.0",
     ],
     extras_require={
-        # e2e clients: devpi-client (brings build, requests), twine, uv (wheel with its binary)
-        "test": ["devpi-client>=7,<8", "twine>=5", "uv>=0.4", "requests>=2.28"],
+        # --blob-store s3://: boto3 signs, retries and pools S3 requests (and does
+        # multipart uploads and presigned URLs) better than own code would
+        "s3": ["boto3>=1.34"],
+        # e2e clients: devpi-client (brings build, requests), twine, uv (wheel with its binary);
+        # moto's standalone server is the S3-compatible object store the tests start
+        "test": [
+            "devpi-client>=7,<8",
+            "twine>=5",
+            "uv>=0.4",
+            "requests>=2.28",
+            "boto3>=1.34",
+            "moto[server]>=5",
+        ],
         # tox -e typecheck: mypy with the zope.interface plugin, stubs for passlib
         "typecheck": ["mypy>=2.0,<3", "mypy-zope>=1.0.17,<2", "types-passlib>=1.7"],
     },
