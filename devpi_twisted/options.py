@@ -8,8 +8,12 @@ from urllib.parse import urlsplit
 
 from twisted.python import reflect, usage
 
+from devpi_twisted.store.locations import FILE, BadLocation, BlobLocation, parse_location
+from devpi_twisted.store.s3 import S3_MIN_PART_SIZE, S3Settings
+
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 LOG_FORMATS = ("text", "json")
+ADDRESSING_STYLES = ("auto", "virtual", "path")
 ROLES = ("standalone", "primary", "replica")
 ENV_PREFIX = "DEVPI_TWISTED_"
 
@@ -55,7 +59,55 @@ class ServerDirOptions(usage.Options):
                 self[name] = 1 if value.lower() in ("1", "true", "yes") else 0
 
 
-class Options(ServerDirOptions):
+class BlobStoreOptions(ServerDirOptions):
+    """Where the blobs are: C{--blob-store} and the object store's settings (server, export, import, fsck)."""
+
+    optParameters = [
+        ["blob-store", None, FILE, "where files are kept: file (SERVERDIR/+blobs), file:///DIR or s3://BUCKET/PREFIX"],
+        ["s3-endpoint-url", None, None, "URL of an S3-compatible server (MinIO, Ceph, ...); default: AWS"],
+        ["s3-region", None, None, "region of the bucket [AWS_DEFAULT_REGION, ~/.aws/config]"],
+        ["s3-addressing-style", None, "auto", "bucket in the host name (virtual) or the path (path), or auto"],
+        ["s3-part-size", None, 8 * 1024 * 1024, "bytes per part of a multipart upload (S3 takes 5 MiB or more)", int],
+        ["s3-timeout", None, 10.0, "seconds to connect to the object store and to wait for each reply", float],
+        ["s3-max-attempts", None, 3, "attempts of each object store call (retried with backoff)", int],
+        ["s3-max-connections", None, 10, "connections to the object store kept at most", int],
+    ]
+
+    def postOptions(self) -> None:
+        if self["s3-addressing-style"] not in ADDRESSING_STYLES:
+            raise usage.UsageError(f"--s3-addressing-style must be one of {', '.join(ADDRESSING_STYLES)}")
+        if not 64 * 1024 <= self["s3-part-size"] <= 5 * 1024**3:
+            raise usage.UsageError(
+                f"--s3-part-size must be between 64 KiB and 5 GiB (S3 takes {S3_MIN_PART_SIZE} or more)"
+            )
+        if self["s3-timeout"] <= 0 or self["s3-max-attempts"] < 1 or self["s3-max-connections"] < 1:
+            raise usage.UsageError("--s3-timeout, --s3-max-attempts and --s3-max-connections must be positive")
+        url = self["s3-endpoint-url"]
+        if url is not None and "@" in urlsplit(url).netloc:  # not echoed: it may hold a secret
+            raise usage.UsageError("--s3-endpoint-url: no credentials in the URL (boto3 finds them the standard AWS way)")
+        if url is not None and urlsplit(url).scheme not in ("http", "https"):
+            raise usage.UsageError(f"--s3-endpoint-url {url!r} is not an http(s) URL")
+        try:
+            self.blob_location()
+        except BadLocation as error:
+            raise usage.UsageError(str(error))
+
+    def blob_location(self) -> BlobLocation:
+        """The blob store these options name."""
+        settings = S3Settings(
+            bucket="",
+            endpoint_url=self["s3-endpoint-url"],
+            region=self["s3-region"],
+            addressing_style=self["s3-addressing-style"],
+            part_size=self["s3-part-size"],
+            timeout=self["s3-timeout"],
+            max_attempts=self["s3-max-attempts"],
+            max_connections=self["s3-max-connections"],
+        )
+        return parse_location(self["blob-store"], settings)
+
+
+class Options(BlobStoreOptions):
     """Options of the devpi-twisted server; every one also from the environment."""
 
     optParameters = [
@@ -76,12 +128,19 @@ class Options(ServerDirOptions):
         ["primary-url", None, None, "URL of the primary this replica follows"],
         ["replication-heartbeat", None, 2.0, "seconds between heartbeats on a primary's replication streams", float],
         ["proxy-timeout", None, 30.0, "seconds a replica waits for the primary to answer a relayed write", float],
+        ["blob-redirect-expiry", None, 300, "seconds a --blob-redirect URL stays valid", int],
     ]
     optFlags = [
         ["offline-mode", None, "never contact upstream; serve what is cached"],
+        ["blob-redirect", None, "answer file downloads with a redirect to a presigned object store URL (s3:// only)"],
     ]
 
     def postOptions(self) -> None:
+        super().postOptions()
+        if self["blob-redirect"] and self.blob_location().s3 is None:
+            raise usage.UsageError("--blob-redirect needs an s3:// --blob-store")
+        if not 1 <= self["blob-redirect-expiry"] <= 7 * 24 * 3600:
+            raise usage.UsageError("--blob-redirect-expiry must be between 1 second and 7 days")
         if not 0 <= self["port"] <= 65535:
             raise usage.UsageError(f"--port {self['port']} is not a port number")
         if self["log-level"] not in LOG_LEVELS:

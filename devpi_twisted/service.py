@@ -56,8 +56,9 @@ from devpi_twisted.serverdir import (
     read_secret,
     secret_path,
 )
-from devpi_twisted.store.blobs import FileBlobStore, IBlobStore
+from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
+from devpi_twisted.store.locations import BadLocation
 from devpi_twisted.store.sqlite import SQLiteBackend
 from devpi_twisted.threads import Runner, pool_runner
 from devpi_twisted.web.app import make_resource
@@ -67,11 +68,14 @@ from devpi_twisted.web.site import DevpiSite
 
 
 class StoreService(Service):
-    """Owns the store's writer thread and the server directory lock."""
+    """Owns the store's writer thread, the blob store and the server directory lock."""
 
-    def __init__(self, store: Store, writer: ThreadPool, serverdir: ServerDir) -> None:
+    def __init__(
+        self, store: Store, writer: ThreadPool, blobs: IBlobStore, serverdir: ServerDir
+    ) -> None:
         self._store = store
         self._writer = writer
+        self._blobs = blobs
         self._serverdir = serverdir
 
     def startService(self) -> None:
@@ -82,6 +86,7 @@ class StoreService(Service):
         super().stopService()
         self._writer.stop()
         self._store.close()
+        self._blobs.close()
         self._serverdir.close()
 
 
@@ -127,12 +132,13 @@ class WebService(Service):
         url = self._info.outside_url or f"http://{host}:{number}/"
         self._log.info(
             "devpi-twisted {version} serving {url} (listening on {host}:{port}),"
-            " data in {serverdir}",
+            " data in {serverdir}, files in {blobs}",
             version=self._info.version,
             url=url,
             host=host,
             port=number,
             serverdir=self._info.serverdir,
+            blobs=self._info.blobs,
         )
         self.listening.callback(port)
 
@@ -147,7 +153,7 @@ def replicate(
     options: Options,
     serverdir: ServerDir,
     store: Store,
-    blobs: FileBlobStore,
+    blobs: IBlobStore,
     tokens: ReplicaTokens,
     io: Runner,
     reactor: Any,
@@ -288,6 +294,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     except ServerDirError:
         serverdir.close()
         raise
+    try:
+        blobs = options.blob_location().open(serverdir.path, serverdir.join(BLOBS))
+    except BadLocation as error:
+        serverdir.close()
+        raise ServerDirError(str(error))
     writer = ThreadPool(minthreads=1, maxthreads=1, name="devpi-store-writer")
     store = Store(
         SQLiteBackend(serverdir.join(STORE), durable=options["role"] != "replica"),
@@ -307,9 +318,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         port=options["port"],
         outside_url=options["outside-url"],
         version=__version__,
+        blobs=blobs.location,
     )
     signer = TokenSigner(secret, reactor)
-    blobs = FileBlobStore(serverdir.join(BLOBS))
     io = pool_runner(reactor, reactor.getThreadPool())
     offline = bool(options["offline-mode"])
     http = make_http_client(reactor, pool_size=8)
@@ -324,7 +335,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         metrics=metrics,
     )
     top = MultiService()
-    store_service = StoreService(store, writer, serverdir)
+    store_service = StoreService(store, writer, blobs, serverdir)
     store_service.setName("store")
     store_service.setServiceParent(top)
     UpstreamService(http).setServiceParent(top)

@@ -204,3 +204,54 @@ class RoleTests(TestCase):
 
     def test_devpi_name_for_primary(self) -> None:
         self.assertEqual(parsed("--role", "master")["role"], "primary")
+
+
+class BlobStoreTests(TestCase):
+    def test_the_default_is_the_server_directorys_blobs(self) -> None:
+        location = parsed().blob_location()
+        self.assertIsNone(location.directory)
+        self.assertIsNone(location.s3)
+
+    def test_a_directory(self) -> None:
+        self.assertEqual(parsed("--blob-store", "file:///srv/blobs").blob_location().directory, "/srv/blobs")
+
+    def test_a_bucket_with_its_settings(self) -> None:
+        options = parsed(
+            "--blob-store", "s3://files/devpi/prod/",
+            "--s3-endpoint-url", "http://minio:9000",
+            "--s3-region", "eu-west-1",
+            "--s3-addressing-style", "path",
+            "--s3-part-size", str(16 * 1024 * 1024),
+            "--blob-redirect",
+        )
+        s3 = options.blob_location().s3
+        self.assertEqual((s3.bucket, s3.prefix), ("files", "devpi/prod"))
+        self.assertEqual((s3.endpoint_url, s3.region, s3.addressing_style), ("http://minio:9000", "eu-west-1", "path"))
+        self.assertEqual(s3.part_size, 16 * 1024 * 1024)
+        self.assertEqual(s3.location, "s3://files/devpi/prod at http://minio:9000")
+        self.assertTrue(options["blob-redirect"])
+
+    def test_from_the_environment(self) -> None:
+        options = parsed(environ={"DEVPI_TWISTED_BLOB_STORE": "s3://b", "DEVPI_TWISTED_BLOB_REDIRECT": "1"})
+        self.assertEqual(options.blob_location().s3.bucket, "b")
+        self.assertTrue(options["blob-redirect"])
+
+    def test_refused(self) -> None:
+        for args, message in [
+            (["--blob-store", "/srv/blobs"], "use file, file:///DIR or s3://BUCKET/PREFIX"),
+            (["--blob-store", "file://host/srv"], "file:///DIR"),
+            (["--blob-store", "file:///"], "file:///DIR"),
+            (["--blob-store", "s3://"], "s3://BUCKET/PREFIX"),
+            (["--blob-store", "s3://key:secret@bucket/"], "no credentials in the URL"),
+            (["--blob-redirect"], "--blob-redirect needs an s3:// --blob-store"),
+            (["--s3-addressing-style", "dns"], "--s3-addressing-style must be one of"),
+            (["--s3-part-size", "1000"], "--s3-part-size must be between 64 KiB and 5 GiB"),
+            (["--s3-timeout", "0"], "must be positive"),
+            (["--s3-endpoint-url", "http://key:secret@minio/"], "no credentials in the URL"),
+            (["--s3-endpoint-url", "minio:9000"], "is not an http(s) URL"),
+            (["--blob-store", "s3://b", "--blob-redirect", "--blob-redirect-expiry", "0"], "--blob-redirect-expiry"),
+        ]:
+            with self.assertRaises(usage.UsageError) as caught:
+                parsed(*args)
+            self.assertIn(message, str(caught.exception), args)
+            self.assertNotIn("secret", str(caught.exception))

@@ -11,6 +11,7 @@ from twisted.python import usage
 
 from devpi_twisted.dump.errors import DumpError
 from devpi_twisted.serverdir import ServerDirError
+from devpi_twisted.store.blobs import BlobStoreUnavailable
 
 #: subcommand -> (module in this package, one-line description)
 COMMANDS = {
@@ -63,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     Run the command named in C{argv} (default: C{sys.argv[1:]}); returns the
     exit code, 1 with the message of a command's L{CommandError},
-    L{DumpError} or L{ServerDirError}.
+    L{DumpError}, L{ServerDirError} or L{BlobStoreUnavailable}.
     """
     options = MainOptions()
     try:
@@ -75,6 +76,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     assert options.subCommand is not None  # postOptions refuses no command
     try:
         return _command_module(options.subCommand).run(options.subOptions)
-    except (CommandError, DumpError, ServerDirError) as error:
+    except (CommandError, DumpError, ServerDirError, BlobStoreUnavailable) as error:
         print(f"devpi-twisted: {error}", file=sys.stderr)
         return 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 from devpi_twisted.commands.offline import open_readonly
 from devpi_twisted.dump.directories import new_directory
 from devpi_twisted.dump.exporter import Exporter
-from devpi_twisted.options import ServerDirOptions
+from devpi_twisted.options import BlobStoreOptions
 
 
-class Options(ServerDirOptions):
+class Options(BlobStoreOptions):
     """devpi-twisted export [options] DIR."""
 
     synopsis = "Usage: devpi-twisted export [options] DIR"
@@ -16,7 +16,8 @@ class Options(ServerDirOptions):
         "Write users (with password hashes), indexes, releases, docs and tox results to DIR,"
         " which must not exist or be empty, as devpi-server's devpi-export does (dumpversion 2):"
         " devpi-twisted import and devpi-server's devpi-import read it. Mirror indexes are"
-        " exported without their cached files; no uuid and no secret are exported."
+        " exported without their cached files; no uuid and no secret are exported. The files"
+        " are read from --blob-store."
     )
 
     def parseArgs(self, directory: str) -> None:  # type: ignore[override]  # usage.Options passes the positional arguments
@@ -28,7 +29,7 @@ def run(options: Options) -> int:
     Export; L{DumpError} or L{ServerDirError} when the server directory or
     a stored file cannot be read, or DIR is not empty.
     """
-    with open_readonly(options["serverdir"]) as server, new_directory(options["directory"]) as temp:
+    with open_readonly(options["serverdir"], options.blob_location()) as server, new_directory(options["directory"]) as temp:
         summary = Exporter(server.store, server.blobs, temp).run()
     print(
         f"exported {summary.users} users, {summary.indexes} indexes, {summary.projects} projects"

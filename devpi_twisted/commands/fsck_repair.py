@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import http.client
-import os
-import time
+import shutil
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
@@ -16,15 +16,13 @@ from devpi_twisted.dists.metadata import read_core_metadata
 from devpi_twisted.mirror.credentials import split_credentials
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.state import StateReader
-from devpi_twisted.store.blobs import FileBlobStore, HashMismatch, IBlobWriter
+from devpi_twisted.store.blobs import BlobStoreUnavailable, IBlobStore, IBlobWriter
 
 CHUNK = 1024 * 1024
 #: The suffix of a PEP 658 metadata file's relpath.
 METADATA_SUFFIX = ".metadata"
-#: Where corrupt blobs are kept once replaced (inside the blob store: same file system).
-CORRUPT = "corrupt"
-#: What a source may fail with: network, HTTP, file and archive errors.
-FETCH_ERRORS = (OSError, ValueError, http.client.HTTPException, DistError)
+#: What a source may fail with: network, HTTP, file, object store and archive errors.
+FETCH_ERRORS = (OSError, ValueError, http.client.HTTPException, DistError, BlobStoreUnavailable)
 
 
 @dataclass(frozen=True)
@@ -57,16 +55,25 @@ def download(url: str, timeout: float) -> Callable[[IBlobWriter], None]:
     return fetch
 
 
-def _wheel_metadata(blobs: FileBlobStore, wheel: str, sha256: str) -> Callable[[IBlobWriter], None]:
+def _wheel_metadata(blobs: IBlobStore, wheel: str, sha256: str) -> Callable[[IBlobWriter], None]:
+    filename = wheel.rsplit("/", 1)[-1]
+
     def fetch(writer: IBlobWriter) -> None:
-        writer.write(read_core_metadata(blobs.path(sha256), wheel.rsplit("/", 1)[-1]))
+        path = blobs.local_path(sha256)
+        if path is not None:
+            writer.write(read_core_metadata(path, filename))
+            return
+        with tempfile.NamedTemporaryFile() as copy, blobs.open(sha256) as source:
+            shutil.copyfileobj(source, copy, CHUNK)
+            copy.flush()
+            writer.write(read_core_metadata(copy.name, filename))
 
     return fetch
 
 
 def sources(
     state: StateReader,
-    blobs: FileBlobStore,
+    blobs: IBlobStore,
     relpaths: tuple[str, ...],
     repair_from: Optional[str],
     from_upstream: bool,
@@ -97,23 +104,6 @@ def sources(
                 yield Source(without_credentials(url), download(url, timeout))
 
 
-def keep_aside(blobs: FileBlobStore, sha256: str) -> Optional[str]:
-    """
-    Hard-link the corrupt blob C{sha256} into the C{corrupt} folder, so
-    that publishing the good bytes over it loses nothing; its new path.
-    """
-    folder = os.path.join(blobs.root, CORRUPT)
-    os.makedirs(folder, exist_ok=True)
-    kept = os.path.join(folder, f"{sha256}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}")
-    try:
-        os.link(blobs.path(sha256), kept)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        os.replace(blobs.path(sha256), kept)
-    return kept
-
-
 @dataclass(frozen=True)
 class Repaired:
     """A blob put back in place: where it came from, and where its corrupt bytes are kept."""
@@ -123,7 +113,7 @@ class Repaired:
 
 
 def repair(
-    blobs: FileBlobStore,
+    blobs: IBlobStore,
     sha256: str,
     corrupt: bool,
     candidates: Iterator[Source],
@@ -138,10 +128,6 @@ def repair(
         writer = blobs.writer()
         try:
             source.fetch(writer)
-            writer.finish(sha256)
-        except HashMismatch as error:
-            failed(source, f"other bytes: {error}")
-            continue
         except FETCH_ERRORS as error:
             writer.abort()
             failed(source, str(error) or type(error).__name__)
@@ -149,11 +135,16 @@ def repair(
         except BaseException:
             writer.abort()
             raise
-        try:
-            kept = keep_aside(blobs, sha256) if corrupt else None
-            writer.publish()
-        except BaseException:
+        actual = writer.digests()["sha256"]
+        if actual != sha256:
             writer.abort()
-            raise
+            failed(source, f"other bytes: sha256 is {actual}, expected {sha256}")
+            continue
+        try:
+            # aside before the good bytes are in place: an object store replaces on upload
+            kept = blobs.keep_aside(sha256) if corrupt else None
+            writer.commit(sha256)
+        finally:
+            writer.abort()
         return Repaired(source.description, kept)
     return None

@@ -12,10 +12,10 @@ from devpi_twisted.dump.dataindex import Dump, read_dump
 from devpi_twisted.dump.directories import new_directory
 from devpi_twisted.dump.errors import DumpError, NotEmpty
 from devpi_twisted.dump.importer import Importer, ImportSettings, ImportSummary
-from devpi_twisted.options import ServerDirOptions
+from devpi_twisted.options import BlobStoreOptions
 
 
-class Options(ServerDirOptions):
+class Options(BlobStoreOptions):
     """devpi-twisted import [options] DIR."""
 
     synopsis = "Usage: devpi-twisted import [options] DIR"
@@ -23,7 +23,7 @@ class Options(ServerDirOptions):
         "Import the export in DIR (written by devpi-twisted export or devpi-server's"
         " devpi-export) into a new server directory: users keep their passwords, indexes"
         " their configs, releases their files, docs and tox results. A server directory"
-        " that holds data is refused unless --merge is given."
+        " that holds data is refused unless --merge is given. The files go to --blob-store."
     )
     optParameters = [
         ["skip-import-type", None, "", "comma separated index types not to import (e.g. a plugin's)"],
@@ -49,7 +49,7 @@ def _import(options: Options, dump: Dump, serverdir: str) -> ImportSummary:
     def root_pwhash() -> str:
         return PasswordHasher(run_here).hash_now("")
 
-    with open_offline(serverdir) as server:
+    with open_offline(serverdir, location=options.blob_location()) as server:
         importer = Importer(
             dump, server.store, server.blobs, options.settings(), root_pwhash, time.time(), print, warn
         )

@@ -17,8 +17,9 @@ from devpi_twisted.serverdir import (
     check_serverdir,
     open_serverdir,
 )
-from devpi_twisted.store.blobs import FileBlobStore
+from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
+from devpi_twisted.store.locations import BadLocation, BlobLocation
 from devpi_twisted.store.sqlite import SQLiteBackend
 
 T = TypeVar("T")
@@ -38,11 +39,12 @@ class _OpenedServer:
 
     path: str
     store: Store
-    blobs: FileBlobStore
+    blobs: IBlobStore
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store and the blob store."""
         self.store.close()
+        self.blobs.close()
 
     def __enter__(self: S) -> S:
         return self
@@ -72,12 +74,19 @@ class OfflineServer(_OpenedServer):
         self.serverdir.close()
 
 
-def open_offline(path: str, create: bool = True) -> OfflineServer:
+def _open_blobs(location: BlobLocation, path: str) -> IBlobStore:
+    try:
+        return location.open(path, os.path.join(path, BLOBS))
+    except BadLocation as error:
+        raise ServerDirError(str(error))
+
+
+def open_offline(path: str, create: bool = True, location: BlobLocation = BlobLocation()) -> OfflineServer:
     """
     Open and lock the server directory at C{path}: created if missing or
-    empty (as the server does) when C{create}, else it must hold a store.
-    Raises L{ServerDirError} when it cannot be used, e.g. while a server
-    runs on it.
+    empty (as the server does) when C{create}, else it must hold a store;
+    its blobs at C{location}. Raises L{ServerDirError} when it cannot be
+    used, e.g. while a server runs on it.
     """
     serverdir = open_serverdir(path, create)
     try:
@@ -85,19 +94,32 @@ def open_offline(path: str, create: bool = True) -> OfflineServer:
     except BaseException:
         serverdir.close()
         raise
-    return OfflineServer(serverdir.path, store, FileBlobStore(serverdir.join(BLOBS)), serverdir)
+    try:
+        blobs = _open_blobs(location, serverdir.path)
+    except BaseException:
+        store.close()
+        serverdir.close()
+        raise
+    return OfflineServer(serverdir.path, store, blobs, serverdir)
 
 
 class ReadOnlyServer(_OpenedServer):
     """The store and blobs of a server directory opened without its lock: read, and write only blobs."""
 
 
-def open_readonly(path: str) -> ReadOnlyServer:
+def open_readonly(path: str, location: BlobLocation = BlobLocation()) -> ReadOnlyServer:
     """
     Read the state of the existing server directory at C{path} without
     taking its lock, so while a server may run on it (SQLite in WAL mode
-    lets readers be; blobs are immutable). Never commit to its store.
-    Raises L{ServerDirError} when there is no server directory.
+    lets readers be; blobs are immutable), its blobs at C{location}. Never
+    commit to its store. Raises L{ServerDirError} when there is no server
+    directory.
     """
     path = check_serverdir(path, create=False)
-    return ReadOnlyServer(path, _open_store(path, create=False), FileBlobStore(os.path.join(path, BLOBS)))
+    store = _open_store(path, create=False)
+    try:
+        blobs = _open_blobs(location, path)
+    except BaseException:
+        store.close()
+        raise
+    return ReadOnlyServer(path, store, blobs)

@@ -20,8 +20,8 @@ TEMPLATE = """\
 # Include it in the http block of nginx.conf (e.g. put it into /etc/nginx/conf.d/).
 #
 # Release files (.../+f/...) are cached by nginx (proxy_cache), not served from the
-# server directory: the server keeps them content-addressed in SERVERDIR/+blobs/ by
-# their sha256, so nginx cannot map a +f/ URL to a file. A +f/ URL never changes its
+# server directory: the server keeps them content-addressed by their sha256 (in
+# SERVERDIR/+blobs/ or its --blob-store), so nginx cannot map a +f/ URL to a file. A +f/ URL never changes its
 # content and the server sends strong ETags and "Cache-Control: immutable", so a
 # cached file is good as long as it exists: nginx asks the server again (a cheap
 # conditional request, 304) every {file_revalidate}, which stops it serving deleted files.

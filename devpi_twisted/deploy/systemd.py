@@ -15,6 +15,9 @@ TEMPLATE = """\
 # Install it as /etc/systemd/system/devpi-twisted.service, then
 #   systemctl daemon-reload && systemctl enable --now devpi-twisted
 # The server logs to the journal: journalctl -u devpi-twisted
+# An s3:// --blob-store finds its credentials the standard AWS way: the user's
+# ~/.aws/credentials or an instance role, or an EnvironmentFile= (mode 0600) with
+# AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; never on the command line.
 [Unit]
 Description=devpi-twisted package index server
 Wants=network-online.target

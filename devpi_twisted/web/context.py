@@ -39,6 +39,8 @@ class ServerInfo:
     port: int
     outside_url: Optional[str]
     version: str
+    #: where the files are (a directory, or a bucket), never with credentials
+    blobs: str = ""
 
 
 @dataclass(frozen=True)

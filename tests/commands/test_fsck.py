@@ -21,6 +21,7 @@ from devpi_twisted.model.releases import StoredBlob
 from devpi_twisted.serverdir import BLOBS, open_serverdir
 from devpi_twisted.store.blobs import FileBlobStore, IBlobWriter
 from devpi_twisted.store.changelog import Transaction
+from devpi_twisted.store.locations import BlobLocation
 from tests.commands.console import Outcome, run_command
 from tests.dists.archives import make_wheel
 from tests.mirror.fake_upstream import FakeFile, FakeUpstream
@@ -142,16 +143,20 @@ class CheckTests(TestCase):
         self.assertEqual(self.files.digest(self.stored.wheel_sha256), sha256(GARBAGE))
         self.assertEqual(self.files.kept(), {})
 
-    def test_no_checksum_only_checks_existence(self) -> None:
-        self.files.corrupt(self.stored.wheel_sha256)
+    def test_no_checksum_only_checks_existence_and_size(self) -> None:
+        with open(self.files.blobs.path(self.stored.sdist_sha256), "wb") as f:
+            f.write(b"x" * len(SDIST))  # other bytes of the same size: not read
         outcome = self.fsck("--no-checksum")
         self.assertEqual(outcome.code, 0, outcome)
         self.assertNotIn("Corrupt", outcome.out)
+        self.files.corrupt(self.stored.wheel_sha256)
+        outcome = self.fsck("--no-checksum")
+        self.assertEqual(outcome.code, 1, outcome)
+        self.assertIn(f"Corrupt file {self.stored.wheel} - size is {len(GARBAGE)}, expected ", outcome.out)
         self.files.remove(self.stored.sdist_sha256)
         outcome = self.fsck("--no-checksum")
         self.assertEqual(outcome.code, 1, outcome)
         self.assertIn(f"Missing file {self.stored.sdist}\n", outcome.out)
-        self.assertNotIn("Corrupt", outcome.out)
 
     def test_every_file_of_a_shared_blob_is_listed(self) -> None:
         def copy_to_prod(txn: Transaction) -> str:
@@ -187,7 +192,7 @@ class CheckTests(TestCase):
             server.store.transact_now(
                 lambda txn: releases.delete_file(txn, "root", "dev", self.stored.sdist, force=False)
             )
-        self.assertEqual(still_referred_to(self.path, damaged), [])
+        self.assertEqual(still_referred_to(self.path, BlobLocation(), damaged), [])
 
     def test_a_missing_server_directory_is_not_created(self) -> None:
         missing = os.path.abspath(self.mktemp())

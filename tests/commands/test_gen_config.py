@@ -69,6 +69,21 @@ class GenConfigTests(TestCase):
         self.assertIn("server 127.0.0.1:4040;", nginx)
         self.assertIn("client_max_body_size 5000000;", nginx)
 
+    def test_blob_store_options_carried(self) -> None:
+        code, _, _ = self.gen_config(
+            "--output-dir", self.out, "--blob-store", "s3://files/devpi",
+            "--s3-endpoint-url", "http://minio:9000", "--blob-redirect",
+        )
+        self.assertEqual(code, 0)
+        unit = self.read("devpi-twisted.service")
+        self.assertIn(
+            f" devpi --serverdir {self.serverdir} --blob-store s3://files/devpi"
+            " --s3-endpoint-url http://minio:9000 ",
+            unit,
+        )
+        self.assertIn(" --blob-redirect\n", unit)
+        self.assertIn("credentials the standard AWS way", unit)
+
     def test_options_from_the_environment_carried(self) -> None:
         code, _, _ = self.gen_config("--output-dir", self.out, environ={"DEVPI_TWISTED_PORT": "4141"})
         self.assertEqual(code, 0)
