@@ -236,7 +236,7 @@ class MirrorSettings:
 def web_context(
     *,
     store: Store,
-    blobs: FileBlobStore,
+    blobs: IBlobStore,
     info: ServerInfo,
     reactor: Any,
     io: Runner,
@@ -248,6 +248,7 @@ def web_context(
     log: Logger,
     metrics: Metrics,
     replication: Replication = Replication(),
+    blob_redirect: Optional[int] = None,
 ) -> WebContext:
     """
     What the request handlers work with, built from the server's parts (the
@@ -269,7 +270,9 @@ def web_context(
         ),
     )
     access = Access(Authenticator(store, hasher, signer, VerifiedPasswords(reactor)), hasher, signer, policy)
-    return WebContext(store, blobs, info, reactor, io, access, mirrors, replication, metrics=metrics)
+    return WebContext(
+        store, blobs, info, reactor, io, access, mirrors, replication, metrics=metrics, blob_redirect=blob_redirect
+    )
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
@@ -373,6 +376,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         log=log,
         metrics=metrics,
         replication=Replication(replica_tokens, feeds, replica),
+        blob_redirect=options["blob-redirect-expiry"] if options["blob-redirect"] else None,
     )
     site = DevpiSite(
         make_resource(ctx),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
@@ -16,7 +14,7 @@ from devpi_twisted.dists.metadata import read_core_metadata
 from devpi_twisted.mirror.credentials import split_credentials
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.state import StateReader
-from devpi_twisted.store.blobs import BlobStoreUnavailable, IBlobStore, IBlobWriter
+from devpi_twisted.store.blobs import BlobStoreUnavailable, IBlobStore, IBlobWriter, local_copy
 
 CHUNK = 1024 * 1024
 #: The suffix of a PEP 658 metadata file's relpath.
@@ -59,14 +57,8 @@ def _wheel_metadata(blobs: IBlobStore, wheel: str, sha256: str) -> Callable[[IBl
     filename = wheel.rsplit("/", 1)[-1]
 
     def fetch(writer: IBlobWriter) -> None:
-        path = blobs.local_path(sha256)
-        if path is not None:
+        with local_copy(blobs, sha256) as path:
             writer.write(read_core_metadata(path, filename))
-            return
-        with tempfile.NamedTemporaryFile() as copy, blobs.open(sha256) as source:
-            shutil.copyfileobj(source, copy, CHUNK)
-            copy.flush()
-            writer.write(read_core_metadata(copy.name, filename))
 
     return fetch
 

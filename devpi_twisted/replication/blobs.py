@@ -64,7 +64,9 @@ class BlobFetcher(Service):
         self._background: set[Deferred[None]] = set()
 
     def want(self, digests: list[str]) -> None:
-        """Fetch these blobs in the background."""
+        """Fetch these blobs in the background (none when the primary's blob store is ours)."""
+        if self.status.shared_blobs:
+            return
         for digest in digests:
             if digest not in self._queued:
                 self._queued.add(digest)
@@ -74,7 +76,7 @@ class BlobFetcher(Service):
 
     async def ensure(self, digest: str) -> None:
         """Return once the blob is stored here; raises L{BlobUnavailable}."""
-        if self._blobs.exists(digest):
+        if self.status.shared_blobs or await self._io(lambda: self._blobs.exists(digest)):
             return
         await self._flights.join(digest, lambda: self._fetch(digest))
 

@@ -21,7 +21,13 @@ from devpi_twisted.auth.replicas import ReplicaTokens
 from devpi_twisted.mirror.bodies import body_producer
 from devpi_twisted.mirror.upstream import describe
 from devpi_twisted.model import keys
-from devpi_twisted.replication.frames import CONTENT_TYPE, FrameDecoder, FrameError, Heartbeat
+from devpi_twisted.replication.frames import (
+    BLOB_STORE_HEADER,
+    CONTENT_TYPE,
+    FrameDecoder,
+    FrameError,
+    Heartbeat,
+)
 from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Entry, Store
@@ -130,6 +136,7 @@ class Follower(Service):
         self._store = store
         self._io = io
         self._blobs = blobs
+        self._checked_blobs = False
         self._wants_blobs = wants_blobs
         self._http = http
         self._tokens = tokens
@@ -167,7 +174,6 @@ class Follower(Service):
 
     async def _follow_forever(self) -> None:
         backoff = MIN_BACKOFF
-        await self._want_missing_blobs()
         while self.running:
             try:
                 await self._follow_once()
@@ -217,6 +223,8 @@ class Follower(Service):
 
     async def _want_missing_blobs(self) -> None:
         """Fetch the blobs of commits applied before a restart that never arrived."""
+        if self.status.shared_blobs:
+            return
         digests = self._store.children(keys.BLOBS)
 
         def missing() -> list[str]:
@@ -245,6 +253,11 @@ class Follower(Service):
                 raise Diverged(text)
             raise StreamBroken(f"the primary answered {response.code}: {text}")
         self._check_primary((response.headers.getRawHeaders(b"x-devpi-uuid") or [b""])[0].decode())
+        store_id = (response.headers.getRawHeaders(BLOB_STORE_HEADER) or [b""])[0].decode("ascii", "replace")
+        self.status.shared_blobs = store_id == await self._io(self._blobs.store_id)
+        if not self._checked_blobs:
+            self._checked_blobs = True
+            await self._want_missing_blobs()
         heartbeat = float((response.headers.getRawHeaders(b"x-devpi-heartbeat") or [b"2"])[0])
         self._queued_serial = self._store.serial
         self._body = _StreamBody(self, 3 * heartbeat + 1, self._clock)
@@ -330,7 +343,12 @@ class Follower(Service):
             self._applying = None
 
     def _blob_effects(self, batch: list[Entry]) -> list[str]:
-        """In the writer thread, after the commit: drop deleted blobs, list missing new ones."""
+        """
+        In the writer thread, after the commit: drop deleted blobs, list missing
+        new ones; nothing when the primary's blob store is ours (it removes them).
+        """
+        if self.status.shared_blobs:
+            return []
         final: dict[str, bool] = {}
         for entry in batch:
             for key, value in entry.changes.items():

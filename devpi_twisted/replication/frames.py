@@ -9,6 +9,9 @@ from devpi_twisted.store.changelog import Entry, encode_value
 
 #: The stream's media type.
 CONTENT_TYPE = b"application/x-devpi-twisted-changes"
+#: The header of the stream that names the primary's blob store (L{IBlobStore.store_id}):
+#: a replica whose blob store has that id fetches and removes no blobs.
+BLOB_STORE_HEADER = b"x-devpi-blob-store"
 #: The longest frame a replica accepts (one commit, e.g. a large import).
 MAX_FRAME = 256 * 1024 * 1024
 

@@ -36,6 +36,8 @@ class ReplicaStatus:
     #: Blobs that could not be fetched: sha256 -> why.
     blob_errors: dict[str, str] = field(default_factory=dict)
     blobs_pending: int = 0
+    #: Whether the primary's blob store is this replica's (then no blob is fetched or removed here).
+    shared_blobs: bool = False
 
     def heard(self, serial: int, now: float, local_serial: int) -> None:
         """The primary is at C{serial}; the replica at C{local_serial}."""
@@ -74,4 +76,5 @@ class ReplicaStatus:
             "replication-stopped": self.fatal is not None,
             "replication-errors": dict(self.blob_errors),
             "replication-blobs-pending": self.blobs_pending,
+            "replication-shared-blobs": self.shared_blobs,
         }

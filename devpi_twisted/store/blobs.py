@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from typing import BinaryIO, Iterable, Iterator, Optional, Protocol
 
 from zope.interface import Attribute, Interface, implementer
@@ -56,7 +58,7 @@ class IBlobStore(Interface):
     def store_id() -> str:
         """
         The identity of the underlying store, the same for every node that
-        uses it however they name it (created on first use).
+        uses it however they name it (created on first use, then remembered).
         """
 
     def writer() -> "IBlobWriter":
@@ -204,6 +206,23 @@ def abort_all(writers: Iterable[IBlobWriter]) -> None:
         writer.abort()
 
 
+@contextmanager
+def local_copy(blobs: IBlobStore, sha256: str) -> Iterator[str]:
+    """
+    A path to the bytes of a blob, for reading them as a file (a zip): the
+    blob's own file, or a temp copy of it while the context lasts.
+    """
+    path = blobs.local_path(sha256)
+    if path is not None:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="blob-") as copy:
+        with blobs.open(sha256) as source:
+            shutil.copyfileobj(source, copy, 1024 * 1024)
+        copy.flush()
+        yield copy.name
+
+
 def fsync_dir(path: str) -> None:
     """Make the entries of directory C{path} (e.g. a rename into it) durable."""
     fd = os.open(path, os.O_RDONLY)
@@ -259,6 +278,7 @@ class FileBlobStore:
         self.location = root
         self.temp_dir = os.path.join(root, "tmp")
         os.makedirs(self.temp_dir, exist_ok=True)
+        self._store_id: Optional[str] = None
 
     def path(self, sha256: str) -> str:
         """Where the blob with this digest lives; refuses anything but a sha256 hex digest."""
@@ -293,6 +313,11 @@ class FileBlobStore:
         return None
 
     def store_id(self) -> str:
+        if self._store_id is None:
+            self._store_id = self._read_store_id()
+        return self._store_id
+
+    def _read_store_id(self) -> str:
         path = os.path.join(self.root, STORE_ID)
         try:
             with open(path, encoding="ascii") as f:
@@ -308,7 +333,7 @@ class FileBlobStore:
             pass
         finally:
             os.remove(temp)
-        return self.store_id()
+        return self._read_store_id()
 
     def remove(self, sha256: str) -> None:
         try:

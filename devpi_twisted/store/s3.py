@@ -158,6 +158,7 @@ class S3BlobStore:
         self.spool_dir = spool_dir
         os.makedirs(spool_dir, exist_ok=True)
         self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devpi-s3-remove")
+        self._store_id: Optional[str] = None
 
     def key(self, sha256: str) -> str:
         """The object key of a blob; refuses anything but a sha256 hex digest."""
@@ -179,6 +180,11 @@ class S3BlobStore:
             raise _unavailable(error, what) from error
 
     def store_id(self) -> str:
+        if self._store_id is None:
+            self._store_id = self._read_store_id()
+        return self._store_id
+
+    def _read_store_id(self) -> str:
         key = self._prefix + STORE_ID
         try:
             body = self.call("reading the store id", self._client.get_object, Key=key)["Body"]
@@ -188,7 +194,7 @@ class S3BlobStore:
             pass
         # two nodes starting at once on a new bucket may both write: the last write names it
         self.call("writing the store id", self._client.put_object, Key=key, Body=new_store_id().encode())
-        return self.store_id()
+        return self._read_store_id()
 
     def writer(self) -> _S3BlobWriter:
         return _S3BlobWriter(self)

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from devpi_twisted.mirror.upstream import UpstreamError
 from devpi_twisted.model import errors
+from devpi_twisted.store.blobs import BlobStoreTimeout, BlobStoreUnavailable
 from devpi_twisted.store.changelog import ReadOnlyStore
 from devpi_twisted.web.api import ApiRoutes
 from devpi_twisted.web.context import WebContext
@@ -60,6 +61,11 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
     def upstream_error(request: IRequest, failure: Failure) -> bytes:
         error = failure.value
         return error_reply(request, gateway_status(error), error.message)
+
+    @app.handle_errors(BlobStoreUnavailable)
+    def blob_store_unavailable(request: IRequest, failure: Failure) -> bytes:
+        status = 504 if isinstance(failure.value, BlobStoreTimeout) else 503
+        return error_reply(request, status, str(failure.value))
 
     @app.handle_errors(ReadOnlyStore)
     def read_only(request: IRequest, failure: Failure) -> bytes:

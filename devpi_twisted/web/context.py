@@ -19,7 +19,7 @@ from devpi_twisted.model.acl import Policy
 from devpi_twisted.replication.blobs import BlobFetcher
 from devpi_twisted.replication.feed import ReplicaFeeds
 from devpi_twisted.replication.status import ReplicaStatus
-from devpi_twisted.store.blobs import FileBlobStore
+from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 from devpi_twisted.web.relay import Forwarder
@@ -91,8 +91,8 @@ class WebContext:
     """The collaborators of every request handler."""
 
     store: Store
-    #: files on disk: they are served with sendfile-friendly producers by path
-    blobs: FileBlobStore
+    #: local files are served by path (sendfile), objects streamed or redirected
+    blobs: IBlobStore
     info: ServerInfo
     clock: IReactorTime
     #: Runs blocking file work (parsing uploads, reading archives) off the reactor.
@@ -103,12 +103,10 @@ class WebContext:
     json_body_limit: int = JSON_BODY_LIMIT
     #: The server's metrics, served at C{/+metrics}.
     metrics: Metrics = field(default_factory=Metrics)
+    #: Seconds a presigned URL that downloads are redirected to stays valid; None: no redirects.
+    blob_redirect: Optional[int] = None
 
-    async def blob_path(self, sha256: str) -> str:
-        """
-        Where the blob is on disk (C{FileBlobStore}: blobs are files); on a
-        replica it is first fetched from the primary if it has not arrived yet.
-        """
+    async def ensure_blob(self, sha256: str) -> None:
+        """On a replica, fetch the blob from the primary if it has not arrived yet."""
         if self.replication.replica is not None:
             await self.replication.replica.blobs.ensure(sha256)
-        return self.blobs.path(sha256)

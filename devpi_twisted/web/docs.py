@@ -15,6 +15,7 @@ from devpi_twisted.model.links import project_versions
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.records import VersionRecord
 from devpi_twisted.model.releases import DOCZIP, version_key
+from devpi_twisted.store.blobs import local_copy
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import body_reply
@@ -89,9 +90,15 @@ class DocRoutes:
     ) -> bytes:
         link = self._find_doczip(username, indexname, project, version)
         sha256 = link["hashes"]["sha256"]
-        path = await self._ctx.blob_path(sha256)
+        await self._ctx.ensure_blob(sha256)
+        blobs = self._ctx.blobs
+
+        def read() -> tuple[bytes, str]:
+            with local_copy(blobs, sha256) as path:
+                return read_doc_member(path, member)
+
         try:
-            content, content_type = await self._ctx.io(lambda: read_doc_member(path, member))
+            content, content_type = await self._ctx.io(read)
         except DocNotFound as error:
             raise NotFound(error.message)
         etag = f'"{sha256[:32]}-{len(content)}"'.encode()

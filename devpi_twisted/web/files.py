@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-import re
-from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, Optional, Union
 
 from twisted.logger import Logger
@@ -16,8 +14,10 @@ from twisted.web.server import Request
 
 from devpi_twisted.model import acl, indexes, keys, releases, serving
 from devpi_twisted.model.errors import NotFound, PermissionDenied
+from devpi_twisted.web.conditional import CACHE_CONTROL, not_modified, range_applies
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, has_arg, permission
+from devpi_twisted.web.objects import ObjectFile
 from devpi_twisted.web.replies import (
     error_reply,
     message_reply,
@@ -29,50 +29,16 @@ from devpi_twisted.web.transactions import commit
 
 _log = Logger()
 
-#: Stored files never change under their URL (the sha256 is part of it).
-CACHE_CONTROL = b"max-age=365000000, immutable, public"
 #: What C{.metadata} files (a wheel's METADATA, RFC 822 style text) are served as.
 METADATA_TYPE = "text/plain; charset=utf-8"
 #: A C{Range} with more parts than this, or parts adding up to more than the
 #: file, is ignored and the whole file sent (no amplification by overlapping ranges).
 MAX_RANGES = 16
 
-_ENTITY_TAG = re.compile(rb'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
-
 
 def content_type(filename: str) -> str:
     """devpi's content type for a file name; a compression suffix is not an encoding."""
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
-
-
-def http_date_seconds(value: Union[str, bytes, None]) -> Optional[int]:
-    """An HTTP date as seconds since the epoch, or None if it is not one."""
-    if not value:
-        return None
-    text = value.decode("latin-1") if isinstance(value, bytes) else value
-    try:
-        return int(parsedate_to_datetime(text).timestamp())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def etag_list_matches(header: bytes, etag: str) -> bool:
-    """
-    Whether an C{If-None-Match} value names C{etag} (a bare opaque tag, no
-    quotes): C{*}, or a list of entity tags compared weakly (RFC 9110 8.8.3.2).
-    """
-    if header.strip() == b"*":
-        return True
-    wanted = etag.encode("ascii")
-    position = 0
-    while position < len(header):
-        match = _ENTITY_TAG.match(header, position)
-        if match is None:
-            return False
-        if match.group(1) == wanted:
-            return True
-        position = match.end()
-    return False
 
 
 #: Bytes read and written per step when sending a file (Twisted's default is 64 KiB).
@@ -262,7 +228,7 @@ class StoredFile(static.File):
         request.setHeader(b"cache-control", CACHE_CONTROL)
         if self.last_modified:
             request.setHeader(b"last-modified", self.last_modified.encode("ascii"))
-        if self._not_modified(request):
+        if not_modified(request, self.etag, self.last_modified):
             opened.close()
             request.setResponseCode(http.NOT_MODIFIED)
             # finished here: returning b"" would make twisted add Content-Length: 0
@@ -277,24 +243,6 @@ class StoredFile(static.File):
 
     render_HEAD = render_GET
 
-    def _not_modified(self, request: Request) -> bool:
-        """C{If-None-Match}, else C{If-Modified-Since} (RFC 9110 13.2.2)."""
-        tags = request.requestHeaders.getRawHeaders(b"if-none-match")
-        if tags is not None:
-            return etag_list_matches(b",".join(tags), self.etag)
-        since = http_date_seconds(request.getHeader(b"if-modified-since"))
-        modified = http_date_seconds(self.last_modified)
-        return since is not None and modified is not None and modified <= since
-
-    def _range_applies(self, request: Request) -> bool:
-        """C{If-Range}: ranges only for our strong ETag or exact Last-Modified."""
-        condition = request.getHeader(b"if-range")
-        if condition is None:
-            return True
-        condition = condition.strip()
-        if condition.startswith((b'"', b"W/")):
-            return condition == b'"%s"' % self.etag.encode("ascii")
-        return self.last_modified is not None and condition == self.last_modified.encode("ascii")
 
     def _too_many_ranges(self, request: Request) -> bool:
         """Ranges that would make the reply larger than the file are not served."""
@@ -309,7 +257,7 @@ class StoredFile(static.File):
 
     def makeProducer(self, request: Request, fileForReading: BinaryIO) -> Any:
         if request.getHeader(b"range") is None or (
-            not self._range_applies(request) or self._too_many_ranges(request)
+            not range_applies(request, self.etag, self.last_modified) or self._too_many_ranges(request)
         ):
             self._setContentHeaders(request)
             request.setResponseCode(http.OK)
@@ -336,6 +284,27 @@ class StoredFile(static.File):
         return rangeInfo if isinstance(rangeInfo, list) else [(b"", 0, 0)]
 
 
+async def blob_resource(
+    ctx: WebContext,
+    relpath: str,
+    type_: str,
+    sha256: str,
+    last_modified: Optional[str],
+    redirect: bool = True,
+) -> IResource:
+    """
+    The blob C{sha256} served as C{relpath}: a local file, or streamed from
+    (or, with C{redirect} and C{--blob-redirect}, redirected to) the object
+    store; on a replica fetched first if need be.
+    """
+    await ctx.ensure_blob(sha256)
+    path = ctx.blobs.local_path(sha256)
+    if path is not None:
+        return StoredFile(path, relpath, type_, sha256, last_modified)
+    expiry = ctx.blob_redirect if redirect else None
+    return ObjectFile(ctx.blobs, ctx.io, relpath, type_, sha256, last_modified, expiry)
+
+
 def file_meta(entry: dict[str, Any]) -> dict[str, Any]:
     """devpi's C{releasefilemeta} result for a file entry."""
     return {
@@ -356,8 +325,7 @@ class FileRoutes:
         self._ctx = ctx
 
     async def _stored(self, relpath: str, sha256: str, entry: dict[str, Any], type_: str) -> IResource:
-        path = await self._ctx.blob_path(sha256)
-        return StoredFile(path, relpath, type_, sha256, entry.get("last_modified"))
+        return await blob_resource(self._ctx, relpath, type_, sha256, entry.get("last_modified"))
 
     async def _from_mirror(self, request: Request, source: serving.Source, username: str, indexname: str, relpath: str) -> bool:
         """

@@ -8,10 +8,10 @@ from twisted.web.server import Request
 
 from devpi_twisted.auth.replicas import InvalidReplicaToken
 from devpi_twisted.replication.feed import ReplicaPeer
-from devpi_twisted.replication.frames import CONTENT_TYPE
+from devpi_twisted.replication.frames import BLOB_STORE_HEADER, CONTENT_TYPE
 from devpi_twisted.store.blobs import is_digest
 from devpi_twisted.web.context import WebContext
-from devpi_twisted.web.files import StoredFile
+from devpi_twisted.web.files import blob_resource
 from devpi_twisted.web.replies import HTTPError
 from devpi_twisted.web.routing import route_map
 
@@ -74,6 +74,7 @@ class ReplicationRoutes:
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-accel-buffering", b"no")
         request.setHeader(b"x-devpi-heartbeat", repr(ctx.replication.feeds.heartbeat).encode())
+        request.setHeader(BLOB_STORE_HEADER, (await ctx.io(ctx.blobs.store_id)).encode("ascii"))
         address = request.getClientAddress()
         peer = ReplicaPeer(
             remote_ip=getattr(address, "host", "?"),
@@ -84,8 +85,10 @@ class ReplicationRoutes:
         return None
 
     @app.route("/+blobs/<string:sha256>", methods=["GET", "HEAD"])
-    def blob(self, request: Request, sha256: str) -> Any:
+    async def blob(self, request: Request, sha256: str) -> Any:
         self._replica_uuid(request)
-        if not is_digest(sha256) or not self._ctx.blobs.exists(sha256):
+        ctx = self._ctx
+        if not is_digest(sha256) or not await ctx.io(lambda: ctx.blobs.exists(sha256)):
             raise HTTPError(404, f"no blob {sha256}")
-        return StoredFile(self._ctx.blobs.path(sha256), f"+blobs/{sha256}", "application/octet-stream", sha256, None)
+        type_ = "application/octet-stream"
+        return await blob_resource(ctx, f"+blobs/{sha256}", type_, sha256, None, redirect=False)

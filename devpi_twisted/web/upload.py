@@ -15,7 +15,13 @@ from devpi_twisted.dists.multipart import UploadForm, parse_form
 from devpi_twisted.model import acl, releases
 from devpi_twisted.model.errors import ModelError, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
-from devpi_twisted.store.blobs import IBlobWriter, abort_all, finished_blob
+from devpi_twisted.store.blobs import (
+    BlobStoreTimeout,
+    BlobStoreUnavailable,
+    IBlobWriter,
+    abort_all,
+    finished_blob,
+)
 from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
@@ -66,6 +72,8 @@ class Uploads:
             return reason_reply(request, error.status, error.message)
         except DistError as error:
             return reason_reply(request, 400, error.message)
+        except BlobStoreUnavailable as error:
+            return reason_reply(request, 504 if isinstance(error, BlobStoreTimeout) else 503, str(error))
         except ModelError as error:
             return reason_reply(request, status_of(error), error.message)
 

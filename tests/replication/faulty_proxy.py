@@ -67,6 +67,8 @@ class Pair(Protocol):
     def dataReceived(self, data: bytes) -> None:
         assert self.primary is not None
         self.requested += data
+        if self._proxy.down_on(self.requested):
+            return
         self.primary.write(data)
 
     def from_primary(self, data: bytes) -> None:
@@ -118,7 +120,7 @@ class Pair(Protocol):
 class FaultyProxy:
     """
     Listens on a free loopback port and relays every connection to the
-    primary's port. Faults: L{cut_after}, L{stall}, L{refuse}, L{inject};
+    primary's port. Faults: L{cut_after}, L{stall}, L{refuse}, L{inject}, L{go_down_on};
     L{resume} goes back to relaying faithfully.
     """
 
@@ -133,6 +135,7 @@ class FaultyProxy:
         self.pairs: list[Pair] = []
         self.cuts = 0
         self._cut_in: Optional[int] = None
+        self._down_marker: Optional[bytes] = None
         self._port: Optional[IListeningPort] = None
         self._changed: list[Deferred[None]] = []
 
@@ -175,8 +178,24 @@ class FaultyProxy:
         """Relay faithfully again: no stall, no refusal, no pending cut."""
         self.stalled = self.refusing = False
         self._cut_in = None
+        self._down_marker = None
         for pair in self.open_pairs:
             pair.resume()
+
+    def go_down_on(self, marker: bytes) -> None:
+        """Once a client sends C{marker}, drop every connection and refuse new ones (until L{resume})."""
+        self._down_marker = marker
+
+    def down_on(self, requested: bytes) -> bool:
+        """Whether the bytes a client sent so far make the proxy go down (it does, at once)."""
+        if self._down_marker is None or self._down_marker not in requested:
+            return False
+        self._down_marker = None
+        self.refusing = True
+        self.cuts += 1
+        for each in self.open_pairs:
+            each.abort()
+        return True
 
     def forward(self, pair: Pair, data: bytes) -> None:
         if self._cut_in is None or len(data) < self._cut_in:

@@ -23,6 +23,7 @@ from devpi_twisted.commands.offline import open_offline
 from devpi_twisted.model import keys, users
 from devpi_twisted.options import Options
 from devpi_twisted.serverdir import BLOBS, SECRET, STORE
+from devpi_twisted.store.blobs import is_digest
 from devpi_twisted.store.changelog import Entry, Transaction
 from tests.integration.test_twistd import TWISTD, TwistdProtocol, clean_environ
 from tests.support import RunningServer, devpi_auth, result_of, server_options
@@ -165,7 +166,8 @@ def _blob_paths(serverdir: str) -> dict[str, str]:
         if directory == root and "tmp" in dirnames:
             dirnames.remove("tmp")
         for name in names:
-            found[name] = os.path.join(directory, name)
+            if is_digest(name):  # not the store-id
+                found[name] = os.path.join(directory, name)
     return found
 
 
