@@ -11,10 +11,13 @@ from typing import Any
 import treq
 from twisted.internet.threads import deferToThread
 
+from devpi_twisted.commands.offline import open_readonly
 from devpi_twisted.model import keys
+from devpi_twisted.store.locations import BlobLocation
 from devpi_twisted.store.s3 import S3BlobStore, make_client
 from tests.commands.console import run_command
 from tests.dists.archives import make_wheel
+from tests.mirror.fake_upstream import FakeFile, FakeUpstream
 from tests.replication.faulty_proxy import FaultyProxy
 from tests.replication.support import ServersCase, upload, wait_for
 from tests.replication.support import status as status_of
@@ -268,3 +271,108 @@ class RedirectTests(S3Case):
         self.assertEqual(response.headers.getRawHeaders("content-type"), ["application/octet-stream"])
         code, _, _ = await self.get(server, url, **{"If-None-Match": f'"{sha256_of(wheel)}"'})
         self.assertEqual(code, 304)
+
+
+class MirrorTests(S3Case):
+    async def test_the_first_fetch_streams_to_the_client_and_the_bucket(self) -> None:
+        upstream = FakeUpstream()
+        await upstream.start()
+        self.addCleanup(upstream.stop)
+        payload = os.urandom(PART_SIZE * 2)
+        wheel = FakeFile.from_path(
+            make_wheel(self.mktemp(), "up-pkg", "2.0", extra_files={"up_pkg/data.bin": payload})
+        )
+        upstream.add_project("up-pkg", [wheel], serial=10)
+        server = await self.start_server("--blob-redirect")
+        await self.ok(server, "PATCH", "/root/pypi", {"mirror_url": upstream.simple_url})
+        page = await server.request("GET", "/root/pypi/+simple/up-pkg/", headers=SIMPLE_JSON)
+        [link] = page.json["files"]
+        path = "/root/pypi/" + link["url"].split("/root/pypi/", 1)[1].split("#")[0]
+        code, _, body = await self.get(server, path)
+        self.assertEqual((code, hashlib.sha256(body).hexdigest()), (200, wheel.sha256))
+        key = f"blobs/sha256/{wheel.sha256[:2]}/{wheel.sha256[2:4]}/{wheel.sha256}"
+        self.assertEqual(self.objects()[key], len(body))
+        code, headers, _ = await self.get(server, path)  # stored now: redirected
+        self.assertEqual(code, 302)
+        self.assertIn(key, headers.getRawHeaders("location")[0])
+
+
+class OfflineCommandTests(S3Case):
+    def s3_args(self, bucket: str = "") -> list[str]:
+        return blob_store_args(self.moto, bucket or self.bucket)
+
+    async def stored_wheel(self) -> str:
+        server = await self.start_server()
+        await self.populate(server)
+        wheel = make_wheel(self.mktemp(), "hello-pkg", "1.0")
+        self.assertEqual(await upload(server.url, "alice/dev", wheel, ALICE), 200)
+        await server.stop()
+        self.servers.remove(server)
+        return wheel
+
+    async def test_export_from_a_bucket_and_import_into_another(self) -> None:
+        wheel = await self.stored_wheel()
+        dump = os.path.abspath(self.mktemp())
+        outcome = run_command("export", "--serverdir", self.primary_dir, *self.s3_args(), dump)
+        self.assertEqual(outcome.code, 0, outcome)
+        exported = [os.path.join(d, n) for d, _, names in os.walk(dump) for n in names if n.endswith(".whl")]
+        self.assertEqual([sha256_of(path) for path in exported], [sha256_of(wheel)])
+        other = self.moto.new_bucket()
+        imported_dir = os.path.join(self.base, "imported")
+        outcome = run_command("import", "--serverdir", imported_dir, *self.s3_args(other), dump)
+        self.assertEqual(outcome.code, 0, outcome)
+        listed = self.s3.list_objects_v2(Bucket=other, Prefix="blobs/sha256/")["Contents"]
+        self.assertEqual(sorted(item["Key"].rsplit("/", 1)[1] for item in listed), sorted(self.objects_names()))
+        self.bucket = other
+        server = await self.start_server(serverdir=imported_dir)
+        code, _, body = await self.get(server, await self.file_url(server, "dev"))
+        self.assertEqual((code, hashlib.sha256(body).hexdigest()), (200, sha256_of(wheel)))
+
+    def objects_names(self) -> list[str]:
+        return [key.rsplit("/", 1)[1] for key in self.objects()]
+
+    async def test_fsck_finds_a_missing_and_a_corrupt_object_and_repairs_them(self) -> None:
+        wheel = await self.stored_wheel()
+        digest = sha256_of(wheel)
+        wheel_key = f"blobs/sha256/{digest[:2]}/{digest[2:4]}/{digest}"
+        [metadata_key] = [key for key in self.objects() if key != wheel_key]
+        with open(wheel, "rb") as f:
+            content = f.read()
+        self.s3.put_object(Bucket=self.bucket, Key=wheel_key, Body=b"x" * len(content))
+        self.s3.delete_object(Bucket=self.bucket, Key=metadata_key)
+        self.s3.put_object(Bucket=self.bucket, Key="blobs/sha256/00/00/" + "0" * 64, Body=b"stray")
+        outcome = run_command("fsck", "--serverdir", self.primary_dir, *self.s3_args())
+        self.assertEqual(outcome.code, 1, outcome)
+        relpath = (await self.relpaths())[0]
+        self.assertIn(f"Corrupt file {relpath} - sha256 is {hashlib.sha256(b'x' * len(content)).hexdigest()}", outcome.out)
+        self.assertIn(f"Missing file {relpath}.metadata\n", outcome.out)
+        self.assertIn(f"Orphan blob {'0' * 64} (5 bytes)", outcome.out)
+        outcome = run_command("fsck", "--serverdir", self.primary_dir, *self.s3_args(), "--no-checksum")
+        self.assertEqual(outcome.code, 1, outcome)
+        self.assertNotIn("Corrupt", outcome.out)  # same size: only reading tells
+        # a second server on another bucket with the same files is where the good bytes are
+        source_bucket = self.moto.new_bucket()
+        source_dir = os.path.join(self.base, "source")
+        self.bucket, kept_bucket = source_bucket, self.bucket
+        source = await self.start_server(serverdir=source_dir)
+        await self.populate(source)
+        self.assertEqual(await upload(source.url, "alice/dev", wheel, ALICE), 200)
+        self.bucket = kept_bucket
+        outcome = await deferToThread(  # the source answers in this reactor meanwhile
+            run_command, "fsck", "--serverdir", self.primary_dir, *self.s3_args(), "--repair-from", source.url
+        )
+        self.assertEqual(outcome.code, 0, outcome)
+        self.assertIn(f"Repaired {relpath} from {source.url}/{relpath}", outcome.out)
+        self.assertIn(f"the corrupt file is kept as s3://{self.bucket}/blobs/corrupt/{digest}.", outcome.out)
+        body = self.s3.get_object(Bucket=self.bucket, Key=wheel_key)["Body"].read()
+        self.assertEqual(body, content)
+        self.assertIn(metadata_key, self.objects())
+        outcome = run_command("fsck", "--serverdir", self.primary_dir, *self.s3_args())
+        self.assertEqual(outcome.code, 0, outcome)
+
+    async def relpaths(self) -> list[str]:
+        """The relpaths of the stored wheels."""
+        with open_readonly(self.primary_dir, BlobLocation(directory=os.path.abspath(self.mktemp()))) as server:
+            state = server.store
+            refs = [state.get(keys.blob(digest))["refs"] for digest in state.children(keys.BLOBS)]
+        return [relpath for each in refs for relpath in each if relpath.endswith(".whl")]
