@@ -37,11 +37,14 @@ def sha256_of(path: str) -> str:
 class ServerTestCase(TestCase):
     """A fresh server with user alice and her non-volatile index alice/dev."""
 
+    #: more options of the server
+    server_args: tuple[str, ...] = ()
+
     def setUp(self) -> None:
         self.workdir = os.path.abspath(self.mktemp())
         self.dists = os.path.join(self.workdir, "dists")
         os.makedirs(os.path.join(self.workdir, "home"))
-        self.server = ServerProcess(self.workdir)
+        self.server = ServerProcess(self.workdir, *self.server_args)
         self.addCleanup(self.server.stop)
         self.api = IndexApi(self.server.url)
         self.addCleanup(self.api.close)
