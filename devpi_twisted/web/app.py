@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from devpi_twisted.mirror.upstream import UpstreamError
 from devpi_twisted.model import errors
-from devpi_twisted.store.blobs import BlobStoreTimeout, BlobStoreUnavailable
+from devpi_twisted.store.blobs import BlobStoreUnavailable
 from devpi_twisted.store.changelog import ReadOnlyStore
 from devpi_twisted.web.api import ApiRoutes
 from devpi_twisted.web.context import WebContext
@@ -23,7 +23,7 @@ from devpi_twisted.web.metrics import MetricsRoutes
 from devpi_twisted.web.projects import ProjectRoutes
 from devpi_twisted.web.replication import ReplicationRoutes
 from devpi_twisted.web.relay import ReplicaGate
-from devpi_twisted.web.replies import HTTPError, error_reply, gateway_status, status_of
+from devpi_twisted.web.replies import HTTPError, blob_store_status, error_reply, gateway_status, status_of
 from devpi_twisted.web.routing import RouteTable
 from devpi_twisted.web.simple import SimplePages, SimpleRoutes
 from devpi_twisted.web.toxresults import ToxResultRoutes
@@ -64,8 +64,7 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
 
     @app.handle_errors(BlobStoreUnavailable)
     def blob_store_unavailable(request: IRequest, failure: Failure) -> bytes:
-        status = 504 if isinstance(failure.value, BlobStoreTimeout) else 503
-        return error_reply(request, status, str(failure.value))
+        return error_reply(request, blob_store_status(failure.value), str(failure.value))
 
     @app.handle_errors(ReadOnlyStore)
     def read_only(request: IRequest, failure: Failure) -> bytes:

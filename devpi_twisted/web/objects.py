@@ -10,7 +10,7 @@ from twisted.web import http, server
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
-from devpi_twisted.store.blobs import BlobStoreTimeout, BlobStoreUnavailable, IBlobStore
+from devpi_twisted.store.blobs import BlobStoreUnavailable, IBlobStore
 from devpi_twisted.threads import Runner
 from devpi_twisted.web.conditional import (
     CACHE_CONTROL,
@@ -19,7 +19,7 @@ from devpi_twisted.web.conditional import (
     range_applies,
     single_range,
 )
-from devpi_twisted.web.replies import error_reply
+from devpi_twisted.web.replies import blob_store_status, error_reply
 
 _log = Logger()
 
@@ -132,7 +132,7 @@ class ObjectFile(Resource):
             await self._reply(request)
             return
         except BlobStoreUnavailable as error:
-            status = 504 if isinstance(error, BlobStoreTimeout) else 503
+            status = blob_store_status(error)
             message = f"{self.relpath}: {error}"
         except FileNotFoundError:
             _log.error("stored file {relpath} is missing its blob {sha256}", relpath=self.relpath, sha256=self.etag)

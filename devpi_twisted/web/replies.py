@@ -10,6 +10,7 @@ from twisted.web.iweb import IRequest
 
 from devpi_twisted.mirror.upstream import UpstreamError, UpstreamTimeout
 from devpi_twisted.model import errors
+from devpi_twisted.store.blobs import BlobStoreTimeout, BlobStoreUnavailable
 from devpi_twisted.web.html import html_page
 
 JSON = b"application/json"
@@ -33,6 +34,11 @@ def status_of(error: errors.ModelError) -> int:
 def gateway_status(error: UpstreamError) -> int:
     """The HTTP status of an upstream failure: 504 when upstream did not answer in time, else 502."""
     return 504 if isinstance(error, UpstreamTimeout) else 502
+
+
+def blob_store_status(error: BlobStoreUnavailable) -> int:
+    """The HTTP status of a blob store failure: 504 when it did not answer in time, else 503."""
+    return 504 if isinstance(error, BlobStoreTimeout) else 503
 
 
 class HTTPError(Exception):

@@ -15,18 +15,12 @@ from devpi_twisted.dists.multipart import UploadForm, parse_form
 from devpi_twisted.model import acl, releases
 from devpi_twisted.model.errors import ModelError, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
-from devpi_twisted.store.blobs import (
-    BlobStoreTimeout,
-    BlobStoreUnavailable,
-    IBlobWriter,
-    abort_all,
-    finished_blob,
-)
+from devpi_twisted.store.blobs import BlobStoreUnavailable, IBlobWriter, abort_all, finished_blob
 from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
 from devpi_twisted.web.push import push
-from devpi_twisted.web.replies import HTML, HTTPError, body_reply, status_of
+from devpi_twisted.web.replies import HTML, HTTPError, blob_store_status, body_reply, status_of
 from devpi_twisted.web.routing import route_map
 from devpi_twisted.web.transactions import commit
 
@@ -73,7 +67,7 @@ class Uploads:
         except DistError as error:
             return reason_reply(request, 400, error.message)
         except BlobStoreUnavailable as error:
-            return reason_reply(request, 504 if isinstance(error, BlobStoreTimeout) else 503, str(error))
+            return reason_reply(request, blob_store_status(error), str(error))
         except ModelError as error:
             return reason_reply(request, status_of(error), error.message)
 
