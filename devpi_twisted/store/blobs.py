@@ -152,11 +152,16 @@ class _FileBlobWriter:
     def digests(self) -> dict[str, str]:
         return {name: hasher.hexdigest() for name, hasher in self._hashes.items()}
 
-    def finish(self, expected_sha256: Optional[str] = None) -> str:
+    def verified(self, expected_sha256: Optional[str]) -> str:
+        """The sha256 of what was written; raise L{HashMismatch} (and abort) if not C{expected_sha256}."""
         digest = self._hashes["sha256"].hexdigest()
         if expected_sha256 is not None and expected_sha256.lower() != digest:
             self.abort()
             raise HashMismatch(f"sha256 is {digest}, expected {expected_sha256}")
+        return digest
+
+    def finish(self, expected_sha256: Optional[str] = None) -> str:
+        digest = self.verified(expected_sha256)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()

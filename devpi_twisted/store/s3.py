@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Optional, TypeVar
@@ -18,9 +17,9 @@ from devpi_twisted.store.blobs import (
     STORE_ID,
     BlobStoreTimeout,
     BlobStoreUnavailable,
-    HashMismatch,
     IBlobStore,
     IBlobWriter,
+    _FileBlobWriter,
     aside_name,
     is_digest,
     new_store_id,
@@ -155,7 +154,8 @@ class S3BlobStore:
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
         self.part_size = settings.part_size
         self.location = settings.location
-        self.spool_dir = spool_dir
+        #: where writes spool (the writers share the file store's)
+        self.temp_dir = spool_dir
         os.makedirs(spool_dir, exist_ok=True)
         self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devpi-s3-remove")
         self._store_id: Optional[str] = None
@@ -263,8 +263,8 @@ class S3BlobStore:
             self._client.list_multipart_uploads, "Uploads", "listing unfinished uploads", Prefix=prefix
         )
         found = [f"s3://{self._bucket}/{item['Key']} (upload {item['UploadId']})" for item in uploads]
-        spooled = sorted(os.listdir(self.spool_dir))
-        return found + [os.path.join(self.spool_dir, name) for name in spooled]
+        spooled = sorted(os.listdir(self.temp_dir))
+        return found + [os.path.join(self.temp_dir, name) for name in spooled]
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """Throw away the parts of an unfinished multipart upload."""
@@ -313,56 +313,38 @@ class _Body:
 
 
 @implementer(IBlobWriter)
-class _S3BlobWriter:
+class _S3BlobWriter(_FileBlobWriter):
     """Spools to a temp file while hashing; C{finish} uploads to the blob's key (unless it is there)."""
 
     def __init__(self, store: S3BlobStore) -> None:
-        self._store = store
-        fd, self.temp_path = tempfile.mkstemp(dir=store.spool_dir, prefix="blob-")
-        self._file = os.fdopen(fd, "w+b")
-        self._hashes = {
-            "sha256": hashlib.sha256(),
-            "md5": hashlib.md5(usedforsecurity=False),
-            "blake2_256": hashlib.blake2b(digest_size=32),
-        }
+        super().__init__(store)  # type: ignore[arg-type]  (it takes the temp_dir)
+        self._s3 = store
         self._upload: Optional[tuple[str, str]] = None
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-        for hasher in self._hashes.values():
-            hasher.update(data)
-        self.size += len(data)
-
-    def digests(self) -> dict[str, str]:
-        return {name: hasher.hexdigest() for name, hasher in self._hashes.items()}
 
     def finish(self, expected_sha256: Optional[str] = None) -> str:
-        digest = self._hashes["sha256"].hexdigest()
-        if expected_sha256 is not None and expected_sha256.lower() != digest:
-            self.abort()
-            raise HashMismatch(f"sha256 is {digest}, expected {expected_sha256}")
-        self._file.flush()
-        if self._store.size(digest) != self.size:  # the same bytes are there already: nothing to send
-            if self.size <= self._store.part_size:
-                self._put(digest)
-            else:
-                self._put_in_parts(digest)
+        digest = self.verified(expected_sha256)
+        self._file.close()  # the spool is only read back from here on: no fsync, the bucket keeps it
+        if self._s3.size(digest) != self.size:  # the same bytes are there already: nothing to send
+            with open(self.temp_path, "rb") as spool:
+                if self.size <= self._s3.part_size:
+                    self._put(spool, digest)
+                else:
+                    self._put_in_parts(spool, digest)
         return digest
 
-    def _put(self, digest: str) -> None:
-        self._store.call(
+    def _put(self, spool: BinaryIO, digest: str) -> None:
+        self._s3.call(
             f"uploading {digest}",
-            self._store._client.put_object,
-            Key=self._store.key(digest),
-            Body=_Window(self._file, 0, self.size),
+            self._s3._client.put_object,
+            Key=self._s3.key(digest),
+            Body=_Window(spool, 0, self.size),
             ContentLength=self.size,
             ContentMD5=base64.b64encode(bytes.fromhex(self._hashes["md5"].hexdigest())).decode(),
             Metadata={"sha256": digest},
         )
 
-    def _put_in_parts(self, digest: str) -> None:
-        store, key = self._store, self._store.key(digest)
+    def _put_in_parts(self, spool: BinaryIO, digest: str) -> None:
+        store, key = self._s3, self._s3.key(digest)
         created = store.call(
             f"uploading {digest}", store._client.create_multipart_upload, Key=key, Metadata={"sha256": digest}
         )
@@ -370,7 +352,7 @@ class _S3BlobWriter:
         parts = []
         for offset in range(0, self.size, store.part_size):
             number = len(parts) + 1
-            part = _Window(self._file, offset, min(store.part_size, self.size - offset))
+            part = _Window(spool, offset, min(store.part_size, self.size - offset))
             reply = store.call(
                 f"uploading part {number} of {digest}",
                 store._client.upload_part,
@@ -401,15 +383,11 @@ class _S3BlobWriter:
 
     def abort(self) -> None:
         """Remove the spool and the parts of an unfinished upload (never a finished object)."""
-        self._file.close()
-        try:
-            os.remove(self.temp_path)
-        except FileNotFoundError:
-            pass
+        super().abort()
         if self._upload is not None:
             upload, self._upload = self._upload, None
             try:
-                self._store.abort_upload(*upload)
+                self._s3.abort_upload(*upload)
             except BlobStoreUnavailable as error:
                 _log.warn(
                     "unfinished upload {key} is left in the object store: {error} (fsck reports it)",

@@ -91,7 +91,7 @@ class S3BlobStoreTests(TestCase):
         writer.write(DATA)
         self.assertRaises(HashMismatch, writer.commit, "0" * 64)
         self.assertEqual(self.keys(), [])
-        self.assertEqual(os.listdir(self.store.spool_dir), [])
+        self.assertEqual(os.listdir(self.store.temp_dir), [])
 
     def test_nothing_is_there_before_finish_and_the_spool_goes_on_abort(self) -> None:
         writer = self.store.writer()
@@ -105,7 +105,7 @@ class S3BlobStoreTests(TestCase):
         writer.abort()
         # a finished object stays: another commit may refer to the same bytes
         self.assertTrue(self.store.exists(DIGEST))
-        self.assertEqual(os.listdir(self.store.spool_dir), [])
+        self.assertEqual(os.listdir(self.store.temp_dir), [])
 
     def test_identical_bytes_make_one_object(self) -> None:
         self.write(DATA)
