@@ -19,6 +19,7 @@ from devpi_twisted.web.conditional import (
     range_applies,
     single_range,
 )
+from devpi_twisted.web.producers import WholeFileProducer
 from devpi_twisted.web.replies import blob_store_status, error_reply
 
 _log = Logger()
@@ -29,7 +30,7 @@ CHUNK = 1024 * 1024
 REDIRECT_CACHE_CONTROL = b"private, no-store"
 
 
-class ThreadedBodyProducer:
+class ThreadedBodyProducer(WholeFileProducer):
     """
     Sends a blob's body as a push producer: each chunk is read in a thread,
     the next only once the transport takes more, so at most one chunk per
@@ -37,27 +38,18 @@ class ThreadedBodyProducer:
     """
 
     def __init__(self, request: IRequest, body: BinaryIO, run: Runner, sha256: str) -> None:
-        self._request = request
-        self._body = body
+        super().__init__(request, body)
         self._run = run
         self._sha256 = sha256
-        self._paused = False
-        self._reading = False
-        self._done = False
 
-    def start(self) -> None:
-        """Register with the request and send."""
-        self._request.registerProducer(self, True)
-        self._read()
-
-    def _read(self) -> None:
-        if self._paused or self._reading or self._done:
+    def _send(self) -> None:
+        if self._paused or self._writing or self._done:
             return
-        self._reading = True
-        self._run(lambda: self._body.read(CHUNK)).addCallbacks(self._got, self._failed)
+        self._writing = True
+        self._run(lambda: self._file.read(CHUNK)).addCallbacks(self._got, self._failed)
 
     def _got(self, data: bytes) -> None:
-        self._reading = False
+        self._writing = False
         if self._done:
             return
         if not data:
@@ -66,10 +58,10 @@ class ThreadedBodyProducer:
             self._request.finish()
             return
         self._request.write(data)
-        self._read()
+        self._send()
 
     def _failed(self, failure: Any) -> None:
-        self._reading = False
+        self._writing = False
         _log.error("sending blob {sha256} broke off: {error}", sha256=self._sha256, error=failure.value)
         self._finish()
         self._request.unregisterProducer()
@@ -77,18 +69,7 @@ class ThreadedBodyProducer:
 
     def _finish(self) -> None:
         self._done = True
-        self._run(self._body.close)
-
-    def pauseProducing(self) -> None:
-        self._paused = True
-
-    def resumeProducing(self) -> None:
-        self._paused = False
-        self._read()
-
-    def stopProducing(self) -> None:
-        if not self._done:
-            self._finish()
+        self._run(self._file.close)
 
 
 class ObjectFile(Resource):
