@@ -53,9 +53,7 @@ class ThreadedBodyProducer(WholeFileProducer):
         if self._done:
             return
         if not data:
-            self._finish()
-            self._request.unregisterProducer()
-            self._request.finish()
+            self._end()
             return
         self._request.write(data)
         self._send()

@@ -40,13 +40,17 @@ class WholeFileProducer:
             while not self._paused and not self._done:
                 data = self._file.read(PRODUCER_BUFFER)
                 if not data:
-                    self._finish()
-                    self._request.unregisterProducer()
-                    self._request.finish()
+                    self._end()
                     return
                 self._request.write(data)
         finally:
             self._writing = False
+
+    def _end(self) -> None:
+        """All sent: close the file and finish the reply."""
+        self._finish()
+        self._request.unregisterProducer()
+        self._request.finish()
 
     def _finish(self) -> None:
         self._done = True
