@@ -252,6 +252,30 @@ class ReplicaTests(S3Case):
         self.assertEqual((await status_of(replica.url))["replication-errors"], {})
 
 
+    async def test_a_replica_with_a_bucket_of_its_own_fetches_the_blobs_from_the_primary(self) -> None:
+        primary = await self.start_server("--role", "primary", "--replication-heartbeat", "0.2")
+        await self.populate(primary)
+        payload = os.urandom(PART_SIZE * 2)
+        wheel = make_wheel(self.mktemp(), "hello-pkg", "1.0", extra_files={"hello_pkg/data.bin": payload})
+        self.assertEqual(await upload(primary.url, "alice/dev", wheel, ALICE), 200)
+        primary_objects = self.objects()
+        self.bucket = self.moto.new_bucket()
+        replica = await self.start_server(
+            "--primary-url", primary.url + "/", "--secretfile", os.path.join(self.primary_dir, ".secret"),
+            serverdir=self.new_replica_dir(),
+        )
+
+        async def fetched() -> bool:
+            current = await status_of(replica.url)
+            return len(self.objects()) == len(primary_objects) and not current["replication-blobs-pending"]
+
+        await wait_for(fetched, "the replica to copy the blobs into its own bucket")
+        self.assertEqual(self.objects(), primary_objects)
+        self.assertFalse((await status_of(replica.url))["replication-shared-blobs"])
+        code, _, body = await self.get(replica, await self.file_url(primary, "dev"))
+        self.assertEqual((code, hashlib.sha256(body).hexdigest()), (200, sha256_of(wheel)))
+
+
 class RedirectTests(S3Case):
     async def test_downloads_redirect_to_a_presigned_url(self) -> None:
         server = await self.start_server("--blob-redirect", "--blob-redirect-expiry", "120")
