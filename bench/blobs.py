@@ -12,6 +12,8 @@ transfer: on each server (devpi-twisted with files on disk, with files in S3
           connection each; MiB/s of the median. A redirected download follows
           the 302 to the presigned URL (the bytes then come from moto, which is
           itself a Python server: the figure is moto's, not the node's).
+          The same files put and got with boto3 straight to moto give the
+          object store's own ceiling.
 memory:   on a fresh server of each kind, --concurrency clients upload a
           distinct 50 MiB wheel each at the same time: the server's peak RSS
           (VmHWM, reset before) and its RSS before, and the wall time.
@@ -65,6 +67,7 @@ MIB = 1024 * 1024
 FILE_STORE = "twisted, files on disk"
 S3_STREAMED = "twisted, S3 streamed"
 S3_REDIRECTED = "twisted, S3 redirected"
+MOTO = "moto direct (boto3, no node)"
 #: moto takes any credentials; they reach the servers the standard AWS way
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -205,6 +208,36 @@ def transfer(procs: Procs, args: argparse.Namespace, kind: str, moto_port: int,
     return result
 
 
+def moto_direct(args: argparse.Namespace, moto_port: int,
+                files: dict[int, list[tuple[Path, str, str]]]) -> dict[str, Any]:
+    """The same files put and got with boto3 straight to moto: the object store's own ceiling."""
+    import boto3  # the project's test extras bring it
+    from botocore.config import Config
+
+    os.environ.update(AWS_ENV)
+    client = boto3.client("s3", endpoint_url=f"http://{HOST}:{moto_port}",
+                          config=Config(s3={"addressing_style": "path"}))
+    bucket = new_bucket(moto_port)
+    result: dict[str, Any] = {}
+    for size, wheels in files.items():
+        puts, gets = [], []
+        for path, _, _ in wheels:
+            data = path.read_bytes()
+            start = time.perf_counter()
+            client.put_object(Bucket=bucket, Key=path.name, Body=data)
+            puts.append(time.perf_counter() - start)
+        for _ in range(args.downloads if size < 10 * MIB else max(3, args.downloads // 4)):
+            start = time.perf_counter()
+            client.get_object(Bucket=bucket, Key=wheels[0][0].name)["Body"].read()
+            gets.append(time.perf_counter() - start)
+        length = wheels[0][0].stat().st_size
+        result[size] = {"upload": length / MIB / statistics.median(puts),
+                        "download": length / MIB / statistics.median(gets)}
+        log(f"moto direct: {size // MIB} MiB put {result[size]['upload']:.1f} MiB/s, "
+            f"get {result[size]['download']:.1f} MiB/s")
+    return result
+
+
 def concurrent_uploads(procs: Procs, args: argparse.Namespace, kind: str, moto_port: int,
                        wheels: list[tuple[Path, str, str]]) -> dict[str, Any]:
     server = start_server(procs, args, kind, moto_port)
@@ -275,6 +308,7 @@ def main(argv: list[str]) -> int:
             for size in sizes
         }
         results = {kind: transfer(procs, args, kind, moto_port, files) for kind in kinds}
+        results[MOTO] = moto_direct(args, moto_port, files)
         crowd = [(big_wheel(dists, f"crowd{n}", "1.0", args.big * MIB, rng), f"crowd{n}", "1.0")
                  for n in range(args.concurrency)]
         memory = {kind: concurrent_uploads(procs, args, kind, moto_port, crowd)
@@ -291,7 +325,7 @@ def main(argv: list[str]) -> int:
     print_table(
         "Transfer (MiB/s of the median; ratio: against devpi-twisted with files on disk)",
         ["server", "file", "up MiB/s", "up ratio", "down MiB/s", "down ratio"], rows,
-        ["S3 is moto's standalone server (Python) on loopback: an upper bound it sets, not S3's",
+        ["S3 is moto's standalone server (Python) on loopback: it bounds the S3 rows (see moto direct)",
          "redirected downloads: the 302 from the node, then the bytes from moto"],
     )
     rows = [[kind, f"{args.concurrency} x {args.big} MiB", f"{m['before']:.0f}", f"{m['peak']:.0f}",
