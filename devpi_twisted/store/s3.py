@@ -189,7 +189,7 @@ class S3BlobStore:
         try:
             body = self.call("reading the store id", self._client.get_object, Key=key)["Body"]
             with body:
-                return body.read().decode("ascii").strip()
+                return str(body.read().decode("ascii")).strip()
         except FileNotFoundError:
             pass
         # two nodes starting at once on a new bucket may both write: the last write names it
@@ -201,9 +201,10 @@ class S3BlobStore:
 
     def _head(self, sha256: str) -> Optional[dict[str, Any]]:
         try:
-            return self.call(f"looking up {sha256}", self._client.head_object, Key=self.key(sha256))
+            head: dict[str, Any] = self.call(f"looking up {sha256}", self._client.head_object, Key=self.key(sha256))
         except FileNotFoundError:
             return None
+        return head
 
     def exists(self, sha256: str) -> bool:
         return self._head(sha256) is not None
@@ -317,7 +318,7 @@ class _S3BlobWriter(_FileBlobWriter):
     """Spools to a temp file while hashing; C{finish} uploads to the blob's key (unless it is there)."""
 
     def __init__(self, store: S3BlobStore) -> None:
-        super().__init__(store)  # type: ignore[arg-type]  (it takes the temp_dir)
+        super().__init__(store)  # type: ignore[arg-type]
         self._s3 = store
         self._upload: Optional[tuple[str, str]] = None
 
@@ -349,7 +350,7 @@ class _S3BlobWriter(_FileBlobWriter):
             f"uploading {digest}", store._client.create_multipart_upload, Key=key, Metadata={"sha256": digest}
         )
         self._upload = (key, created["UploadId"])
-        parts = []
+        parts: list[dict[str, Any]] = []
         for offset in range(0, self.size, store.part_size):
             number = len(parts) + 1
             part = _Window(spool, offset, min(store.part_size, self.size - offset))

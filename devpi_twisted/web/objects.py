@@ -7,7 +7,7 @@ from typing import Any, BinaryIO, Optional
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 from twisted.web import http, server
-from twisted.web.iweb import IRequest
+from twisted.web.server import Request
 from twisted.web.resource import Resource
 
 from devpi_twisted.store.blobs import BlobStoreUnavailable, IBlobStore
@@ -37,7 +37,7 @@ class ThreadedBodyProducer(WholeFileProducer):
     download is held in memory.
     """
 
-    def __init__(self, request: IRequest, body: BinaryIO, run: Runner, sha256: str) -> None:
+    def __init__(self, request: Request, body: BinaryIO, run: Runner, sha256: str) -> None:
         super().__init__(request, body)
         self._run = run
         self._sha256 = sha256
@@ -63,7 +63,7 @@ class ThreadedBodyProducer(WholeFileProducer):
         _log.error("sending blob {sha256} broke off: {error}", sha256=self._sha256, error=failure.value)
         self._finish()
         self._request.unregisterProducer()
-        self._request.channel.transport.abortConnection()  # the client sees a short body
+        self._request.transport.abortConnection()  # type: ignore[union-attr]  # the client sees a short body
 
     def _finish(self) -> None:
         self._done = True
@@ -98,7 +98,7 @@ class ObjectFile(Resource):
         self.last_modified = last_modified
         self._redirect_expiry = redirect_expiry
 
-    def render_GET(self, request: IRequest) -> int:
+    def render_GET(self, request: Request) -> int:
         ensureDeferred(self._render(request)).addErrback(
             lambda failure: _log.failure("serving {relpath}", failure, relpath=self.relpath)
         )
@@ -106,7 +106,7 @@ class ObjectFile(Resource):
 
     render_HEAD = render_GET
 
-    async def _render(self, request: IRequest) -> None:
+    async def _render(self, request: Request) -> None:
         try:
             await self._reply(request)
             return
@@ -121,7 +121,7 @@ class ObjectFile(Resource):
         request.write(error_reply(request, status, message))
         request.finish()
 
-    async def _reply(self, request: IRequest) -> None:
+    async def _reply(self, request: Request) -> None:
         request.setHeader(b"etag", b'"%s"' % self.etag.encode("ascii"))
         if self.last_modified:
             request.setHeader(b"last-modified", self.last_modified.encode("ascii"))
