@@ -52,7 +52,7 @@ class LoggingTests(TwistdTestCase):
         self.assertIsInstance(access["duration"], float)
         self.assertRegex(
             access["message"],
-            r'^127\.0\.0\.1 root "GET /\+api\?password=\*\*\*" 200 \d+ [\d.]+ms "pip/24"$',
+            r'^127\.0\.0\.1 root "GET /\+api\?password=\*\*\*" 200 \d+ [\d.]+m?s "pip/24"$',
         )
         self.assertIn("Server Shut Down.", [r["message"] for r in logged])
         self.assertNotIn(b"hunter2", process.output)
