@@ -10,6 +10,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["devpi_twisted", "devpi_twisted.*"])
     + ["twisted.plugins"],
+    package_data={"devpi_twisted.web.ui": ["templates/*.xml", "static/*.css"]},
     install_requires=[
         "twisted>=24.3",
         "treq>=23.11",
@@ -19,10 +20,13 @@ setup(
         "argon2-cffi>=23.1",
         "zope.interface>=6.0",
         "packaging>=24.0",
+        # descriptions rendered and sanitised as PyPI and `twine check` do
+        "readme_renderer[md]>=42",
     ],
     extras_require={
         # e2e clients: devpi-client (brings build, requests), twine, uv (wheel with its binary)
-        "test": ["devpi-client>=7,<8", "twine>=5", "uv>=0.4", "requests>=2.28"],
+        # selenium drives Debian's chromium through chromium-driver (no browser download)
+        "test": ["devpi-client>=7,<8", "twine>=5", "uv>=0.4", "requests>=2.28", "selenium>=4.20"],
         # tox -e typecheck: mypy with the zope.interface plugin, stubs for passlib
         "typecheck": ["mypy>=2.0,<3", "mypy-zope>=1.0.17,<2", "types-passlib>=1.7"],
     },

@@ -49,6 +49,7 @@ from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.serverdir import (
     BLOBS,
     MIRROR_LISTS,
+    SEARCH,
     STORE,
     ServerDir,
     ServerDirError,
@@ -56,6 +57,9 @@ from devpi_twisted.serverdir import (
     read_secret,
     secret_path,
 )
+from devpi_twisted.search.indexer import Indexer
+from devpi_twisted.search.service import SearchService
+from devpi_twisted.search.sqlite import SQLiteSearch
 from devpi_twisted.store.blobs import FileBlobStore, IBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
@@ -242,6 +246,7 @@ def web_context(
     log: Logger,
     metrics: Metrics,
     replication: Replication = Replication(),
+    search: Optional[Indexer] = None,
 ) -> WebContext:
     """
     What the request handlers work with, built from the server's parts (the
@@ -263,7 +268,9 @@ def web_context(
         ),
     )
     access = Access(Authenticator(store, hasher, signer, VerifiedPasswords(reactor)), hasher, signer, policy)
-    return WebContext(store, blobs, info, reactor, io, access, mirrors, replication, metrics=metrics)
+    if search is not None:
+        mirrors.projects.subscribe(search.mirror_names)
+    return WebContext(store, blobs, info, reactor, io, access, mirrors, replication, metrics=metrics, search=search)
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
@@ -348,6 +355,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         patience=options["request-timeout"],
         primary_url=options["primary-url"] if replica is not None else None,
     )
+    search_index = SQLiteSearch(serverdir.join(SEARCH))
+    search_writer = ThreadPool(minthreads=1, maxthreads=1, name="devpi-search-writer")
+    search = Indexer(
+        store, search_index, pool_runner(reactor, search_writer), io,
+        lambda sha256: blobs.path(sha256) if blobs.exists(sha256) else None, log,
+    )
     ctx = web_context(
         store=store,
         blobs=blobs,
@@ -362,7 +375,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         log=log,
         metrics=metrics,
         replication=Replication(replica_tokens, feeds, replica),
+        search=search,
     )
+    SearchService(search, search_index, search_writer, store, ctx.mirrors.projects, log).setServiceParent(top)
     site = DevpiSite(
         make_resource(ctx),
         options["max-request-body-size"],

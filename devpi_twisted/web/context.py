@@ -19,6 +19,7 @@ from devpi_twisted.model.acl import Policy
 from devpi_twisted.replication.blobs import BlobFetcher
 from devpi_twisted.replication.feed import ReplicaFeeds
 from devpi_twisted.replication.status import ReplicaStatus
+from devpi_twisted.search.indexer import Indexer
 from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
@@ -101,6 +102,8 @@ class WebContext:
     json_body_limit: int = JSON_BODY_LIMIT
     #: The server's metrics, served at C{/+metrics}.
     metrics: Metrics = field(default_factory=Metrics)
+    #: The search index, followed by the UI's search (None: no search).
+    search: Optional[Indexer] = None
 
     async def blob_path(self, sha256: str) -> str:
         """
