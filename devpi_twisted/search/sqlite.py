@@ -180,16 +180,28 @@ class SQLiteSearch:
         return hits
 
     def _names(self, db: sqlite3.Connection, parsed: Query, exact: str, offset: int, limit: int) -> list[Hit]:
+        """
+        Mirror names: the one named exactly as the query first, then the
+        others in the order they were indexed (FTS5 yields rowid order
+        without ranking every match, so a common word costs no more than a
+        rare one at a million names).
+        """
         if limit <= 0:
             return []
         where, args = self._filter(parsed, "m")
         rows = db.execute(
+            f"SELECT m.index_name, m.project FROM mirror_projects m WHERE m.project = ?{where}", [exact, *args]
+        )
+        hits = [Hit(index, project, HIGHLIGHT_START + project + HIGHLIGHT_END, None, "", "") for index, project in rows]
+        first = hits[offset : offset + limit]
+        rows = db.execute(
             "SELECT m.index_name, m.project, highlight(names, 0, ?, ?)"
             " FROM names JOIN mirror_projects m ON m.id = names.rowid"
-            f" WHERE names MATCH ?{where} ORDER BY m.project = ? DESC, rank LIMIT ? OFFSET ?",
-            [HIGHLIGHT_START, HIGHLIGHT_END, parsed.fts(_NAME_COLUMNS), *args, exact, limit, offset],
+            f" WHERE names MATCH ? AND m.project != ?{where} ORDER BY names.rowid LIMIT ? OFFSET ?",
+            [HIGHLIGHT_START, HIGHLIGHT_END, parsed.fts(_NAME_COLUMNS), exact, *args,
+             limit - len(first), max(0, offset - len(hits))],
         )
-        return [Hit(index, project, name, None, "", "") for index, project, name in rows]
+        return first + [Hit(index, project, name, None, "", "") for index, project, name in rows]
 
     def close(self) -> None:
         with self._lock:

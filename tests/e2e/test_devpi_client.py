@@ -43,14 +43,14 @@ def clean_environ(**extra: str) -> dict[str, str]:
 class ServerProcess:
     """`twistd -n devpi` on a free loopback port, its log in a file."""
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self, workdir: str, *args: str) -> None:
         self.serverdir = os.path.join(workdir, "server")
         self.logfile = os.path.join(workdir, "server.log")
         with open(self.logfile, "wb") as log:
             self.process = subprocess.Popen(
                 TWISTD
                 + ["-n", "devpi", "--serverdir", self.serverdir,
-                   "--listen", "tcp:0:interface=127.0.0.1"],
+                   "--listen", "tcp:0:interface=127.0.0.1", *args],
                 cwd=workdir,  # twistd.pid goes there
                 env=clean_environ(),
                 stdin=subprocess.DEVNULL,
