@@ -6,7 +6,6 @@ import hashlib
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Hashable, Optional
 
-from klein import Klein
 from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
 from twisted.web.iweb import IRequest

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 from urllib.parse import quote, urlencode
 
@@ -45,7 +45,6 @@ class Body:
     crumbs: Sequence[tuple[str, Optional[str]]]
     content: Flattenable
     query: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Layout(Element):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -37,7 +36,6 @@ _SINGLE = (
     ("requires_python", "Requires Python"),
     ("metadata_version", "Metadata version"),
 )
-_SDIST_SUFFIX = re.compile(r"\.(tar\.gz|tgz|tar\.bz2|zip|bz2)$", re.I)
 
 
 @dataclass(frozen=True)
@@ -298,7 +296,7 @@ def python_tag(filename: str) -> str:
     if is_wheel(filename):
         parts = filename[:-4].split("-")
         return parts[-3] if len(parts) >= 5 else ""
-    return "source" if _SDIST_SUFFIX.search(filename) else ""
+    return "source" if _file_type(filename) == "sdist" else ""
 
 
 def _file_type(filename: str) -> str:
