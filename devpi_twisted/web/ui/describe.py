@@ -35,7 +35,9 @@ def render_description(text: str, content_type: str) -> str:
     elif media == "text/x-rst":
         # docutils' warnings about a bad description are not the server's to log
         rendered = readme_renderer.rst.render(text, stream=io.StringIO())
-    return rendered if rendered is not None else readme_renderer.txt.render(text)
+    if rendered is None:
+        rendered = readme_renderer.txt.render(text)
+    return rendered or ""
 
 
 class Descriptions:

@@ -11,6 +11,7 @@ from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.indexes import MIRROR, get_index
 from devpi_twisted.model.links import ReleaseLink, mirror_links, project_versions
 from devpi_twisted.model.releases import DOCZIP, RELEASEFILE, TOXRESULT, Yanked, version_key
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.model.state import StateReader
 
 #: Metadata shown as a list of values, by its record key and label.
@@ -83,7 +84,7 @@ class ProjectRow:
 @dataclass(frozen=True)
 class IndexView:
     name: str
-    config: dict[str, Any]
+    config: IndexConfig
     projects: list[ProjectRow]
     #: The names of a mirror's page (mirrors list names only).
     names: list[str]
@@ -236,7 +237,7 @@ def mirror_index(
     )
 
 
-def mirror_web_url(config: dict[str, Any], project: str) -> Optional[str]:
+def mirror_web_url(config: IndexConfig, project: str) -> Optional[str]:
     """The upstream's web page of a project, when the mirror says where those are."""
     fmt = config.get("mirror_web_url_fmt")
     return fmt.format(name=project) if fmt else None
@@ -246,7 +247,7 @@ def project_view(
     state: StateReader,
     name: str,
     project: str,
-    mirrors_in_order: list[tuple[str, dict[str, Any]]],
+    mirrors_in_order: list[tuple[str, IndexConfig]],
     number: int,
     size: int,
 ) -> ProjectView:
