@@ -10,6 +10,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["devpi_twisted", "devpi_twisted.*"])
     + ["twisted.plugins"],
+    package_data={"devpi_twisted.web.ui": ["templates/*.xml", "static/*.css"]},
     install_requires=[
         "twisted>=24.3",
         "treq>=23.11",
@@ -19,6 +20,8 @@ setup(
         "argon2-cffi>=23.1",
         "zope.interface>=6.0",
         "packaging>=24.0",
+        # descriptions rendered and sanitised as PyPI and `twine check` do
+        "readme_renderer[md]>=42",
     ],
     extras_require={
         # --blob-store s3://: boto3 signs, retries and pools S3 requests (and does
@@ -33,6 +36,8 @@ setup(
             "requests>=2.28",
             "boto3>=1.34",
             "moto[server]>=5",
+            # selenium drives Debian's chromium through chromium-driver (no browser download)
+            "selenium>=4.20",
         ],
         # tox -e typecheck: mypy with the zope.interface plugin, stubs for passlib
         "typecheck": ["mypy>=2.0,<3", "mypy-zope>=1.0.17,<2", "types-passlib>=1.7"],

@@ -49,6 +49,7 @@ from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.serverdir import (
     BLOBS,
     MIRROR_LISTS,
+    SEARCH,
     STORE,
     ServerDir,
     ServerDirError,
@@ -56,6 +57,9 @@ from devpi_twisted.serverdir import (
     read_secret,
     secret_path,
 )
+from devpi_twisted.search.indexer import Indexer
+from devpi_twisted.search.service import SearchService
+from devpi_twisted.search.sqlite import SQLiteSearch
 from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.locations import BadLocation
@@ -249,6 +253,7 @@ def web_context(
     metrics: Metrics,
     replication: Replication = Replication(),
     blob_redirect: Optional[int] = None,
+    search: Optional[Indexer] = None,
 ) -> WebContext:
     """
     What the request handlers work with, built from the server's parts (the
@@ -270,8 +275,11 @@ def web_context(
         ),
     )
     access = Access(Authenticator(store, hasher, signer, VerifiedPasswords(reactor)), hasher, signer, policy)
+    if search is not None:
+        mirrors.projects.subscribe(search.mirror_names)
     return WebContext(
-        store, blobs, info, reactor, io, access, mirrors, replication, metrics=metrics, blob_redirect=blob_redirect
+        store, blobs, info, reactor, io, access, mirrors, replication,
+        metrics=metrics, blob_redirect=blob_redirect, search=search,
     )
 
 
@@ -362,6 +370,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         patience=options["request-timeout"],
         primary_url=options["primary-url"] if replica is not None else None,
     )
+    search_index = SQLiteSearch(serverdir.join(SEARCH))
+    search_writer = ThreadPool(minthreads=1, maxthreads=1, name="devpi-search-writer")
+    search = Indexer(
+        store, search_index, pool_runner(reactor, search_writer), io,
+        blobs, log,
+    )
     ctx = web_context(
         store=store,
         blobs=blobs,
@@ -377,7 +391,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         metrics=metrics,
         replication=Replication(replica_tokens, feeds, replica),
         blob_redirect=options["blob-redirect-expiry"] if options["blob-redirect"] else None,
+        search=search,
     )
+    SearchService(search, search_index, search_writer, store, ctx.mirrors.projects, log).setServiceParent(top)
     site = DevpiSite(
         make_resource(ctx),
         options["max-request-body-size"],

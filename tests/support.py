@@ -25,6 +25,8 @@ from devpi_twisted.mirror.upstream import UpstreamClient
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
 from devpi_twisted.options import Options
+from devpi_twisted.search.indexer import Indexer
+from devpi_twisted.search.sqlite import SQLiteSearch
 from devpi_twisted.service import MirrorSettings, makeService, web_context
 from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
@@ -179,6 +181,12 @@ class MemoryServer:
             version="0.0.test",
         )
         self.blobs = FileBlobStore(os.path.join(path, "+blobs"))
+        self.search_index = SQLiteSearch(os.path.join(path, "+search.sqlite"))
+        self.search = Indexer(
+            self.store, self.search_index, run_inline, run_inline,
+            self.blobs, Logger(),
+        )
+        result_of(self.search.start())
         # in memory there is no upstream: mirrors serve only what tests store
         upstream = UpstreamClient(
             self.clock, NoUpstream(), rng=random.Random(0), log=Logger(), user_agent="test"
@@ -196,6 +204,7 @@ class MemoryServer:
             mirror=MirrorSettings(os.path.join(path, "+mirror-lists"), 1800, offline=True),
             log=Logger(),
             metrics=Metrics(),
+            search=self.search,
         )
         self.http = StubTreq(make_resource(self.ctx))
         # requests as the real site makes them: size limit, form bodies left unparsed
@@ -205,6 +214,8 @@ class MemoryServer:
         self.cooperator = HandCooperator()
 
     def close(self) -> None:
+        self.search.stop()
+        self.search_index.close()
         self.store.close()
 
     def request(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 import stat
 import zipfile
+from html.parser import HTMLParser
 
 from devpi_twisted.dists import zips
 from devpi_twisted.dists.errors import DocNotFound, InvalidDistribution
@@ -105,3 +106,51 @@ def read_doc_member(
             except KeyError:
                 raise DocNotFound(f"no such documentation file: {member!r}") from None
         return zips.read_member(archive, info, _LABEL, max_size), content_type(info.filename)
+
+
+class _Text(HTMLParser):
+    """The words of an HTML page, without its scripts and styles."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag in ("script", "style"):
+            self._skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping and data.strip():
+            self.parts.append(data.strip())
+
+
+def doc_text(path: str, limit: int = 1024 * 1024, *, max_members: int = MAX_DOC_MEMBERS) -> str:
+    """The text of the HTML and text pages of the doc zip at C{path}, for search: at most C{limit} characters."""
+    parts: list[str] = []
+    size = 0
+    with zips.open_zip(path, _LABEL, max_members) as archive:
+        for info in archive.infolist():
+            name = info.filename.lower()
+            # Sphinx's _static/, _sources/ and the like are not the docs' text
+            if info.is_dir() or not name.endswith((".html", ".htm", ".txt")) or "/_" in "/" + name:
+                continue
+            if info.file_size > limit * 4:
+                continue
+            raw = zips.read_member(archive, info, _LABEL, limit * 4).decode("utf-8", "replace")
+            if name.endswith(".txt"):
+                text = raw
+            else:
+                parser = _Text()
+                parser.feed(raw)
+                parser.close()
+                text = " ".join(parser.parts)
+            parts.append(text[: limit - size])
+            size += len(parts[-1])
+            if size >= limit:
+                break
+    return "\n".join(parts)

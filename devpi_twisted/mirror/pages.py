@@ -67,6 +67,10 @@ class MirrorPages:
         """Whether upstream work is in progress (some goes on after a reply)."""
         return self._flights.busy()
 
+    def outages(self) -> dict[str, float]:
+        """The upstream hosts whose last fetch failed, and since when (clock seconds)."""
+        return self._client.outage()
+
     def fresh_until(self, name: str, project: str) -> float:
         """Until when the cached page counts as fresh (0 if it must be refreshed)."""
         return self._fresh_until.get((name, project), 0.0)

@@ -60,6 +60,22 @@ class MirrorProjects:
         self._log = log
         self._listings: dict[str, _Listing] = {}
         self._flights: Flights[str, None] = Flights(log)
+        self._listeners: list[Callable[[str, list[str]], object]] = []
+
+    def subscribe(self, listener: Callable[[str, list[str]], object]) -> None:
+        """Call C{listener(index, names)} whenever a mirror's list is read from disk or refreshed."""
+        self._listeners.append(listener)
+
+    def _announce(self, name: str, names: list[str]) -> None:
+        if names:
+            for listener in self._listeners:
+                listener(name, names)
+
+    async def load_cached(self, name: str) -> None:
+        """Read a mirror's list as last stored on disk (never asking upstream), and announce it."""
+        if name not in self._listings:
+            self._listings[name] = await self._io(lambda: self._load(name))
+            self._announce(name, self._listings[name].names)
 
     def busy(self) -> bool:
         """Whether upstream work is in progress (some goes on after a reply)."""
@@ -80,6 +96,7 @@ class MirrorProjects:
         listing = self._listings.get(name)
         if listing is None:
             listing = self._listings[name] = await self._io(lambda: self._load(name))
+            self._announce(name, listing.names)
         if self._offline or listing.fresh_until > self._clock.seconds():
             return listing.names or self._cached_names(name)
         waiter = self._flights.join(name, lambda: self._refresh(name, config, listing))
@@ -101,6 +118,7 @@ class MirrorProjects:
                 )
                 listing.etag = (fetched.headers.getRawHeaders(b"etag") or [b""])[0].decode() or None
                 await self._io(lambda: self._save(name, listing.names))
+                self._announce(name, listing.names)
             listing.fresh_until = self._clock.seconds() + mirrors.cache_expiry(
                 config, self._default_expiry
             )

@@ -65,22 +65,26 @@ class ApiRoutes:
 
     @app.route("/+status", methods=["GET"], strict_slashes=False)
     def status(self, request: IRequest) -> bytes:
-        ctx = self._ctx
-        info, store = ctx.info, ctx.store
-        result = {
-            "serverdir": info.serverdir,
-            "uuid": info.uuid,
-            "versioninfo": {"devpi-twisted": info.version},
-            "host": info.host,
-            "port": info.port,
-            "outside-url": info.outside_url,
-            "serial": store.serial,
-            "last-commit-timestamp": store.last_commit_timestamp,
-            "role": info.role,
-        }
-        if ctx.replication.feeds is not None:
-            result["replicas"] = ctx.replication.feeds.status()
-            result["polling_replicas"] = result["replicas"]  # devpi's name
-        if ctx.replication.replica is not None:
-            result.update(ctx.replication.replica.status.as_json(store.serial, ctx.clock.seconds()))
-        return result_reply(request, "status", result)
+        return result_reply(request, "status", status_result(self._ctx))
+
+
+def status_result(ctx: WebContext) -> dict[str, Any]:
+    """What C{/+status} reports: the server, its store, its replicas or its primary."""
+    info, store = ctx.info, ctx.store
+    result = {
+        "serverdir": info.serverdir,
+        "uuid": info.uuid,
+        "versioninfo": {"devpi-twisted": info.version},
+        "host": info.host,
+        "port": info.port,
+        "outside-url": info.outside_url,
+        "serial": store.serial,
+        "last-commit-timestamp": store.last_commit_timestamp,
+        "role": info.role,
+    }
+    if ctx.replication.feeds is not None:
+        result["replicas"] = ctx.replication.feeds.status()
+        result["polling_replicas"] = result["replicas"]  # devpi's name
+    if ctx.replication.replica is not None:
+        result.update(ctx.replication.replica.status.as_json(store.serial, ctx.clock.seconds()))
+    return result

@@ -27,6 +27,8 @@ from devpi_twisted.web.replies import HTTPError, blob_store_status, error_reply,
 from devpi_twisted.web.routing import RouteTable
 from devpi_twisted.web.simple import SimplePages, SimpleRoutes
 from devpi_twisted.web.toxresults import ToxResultRoutes
+from devpi_twisted.web.ui.gate import BrowserGate
+from devpi_twisted.web.ui.routes import StaticRoutes, make_ui_app
 from devpi_twisted.web.upload import Uploads
 from devpi_twisted.web.users import UserRoutes
 
@@ -47,6 +49,7 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
         IndexRoutes(ctx, pages).app,
         SimpleRoutes(ctx, pages).app,
         ProjectRoutes(ctx, pages).app,
+        StaticRoutes().app,
     ):
         app.include(routes)
 
@@ -91,8 +94,13 @@ def make_app(ctx: WebContext, pages: SimplePages) -> Klein:
 
 
 def make_resource(ctx: WebContext) -> IResource:
-    """The root resource: the app behind devpi's per-reply headers (on a replica, behind its write relay)."""
+    """
+    The root resource: the app (and, for browsers, the UI) behind devpi's
+    per-reply headers (on a replica, behind its write relay).
+    """
     pages = SimplePages(ctx)
-    resource: IResource = DevpiHeaders(make_app(ctx, pages).resource(), ctx, pages.cached_reply)
+    ui = make_ui_app(ctx, ctx.search)
+    gate = BrowserGate(ui.resource(), ui.url_map, make_app(ctx, pages).resource())
+    resource: IResource = DevpiHeaders(gate, ctx, pages.cached_reply)
     replica = ctx.replication.replica
     return resource if replica is None else ReplicaGate(resource, replica.forwarder)

@@ -19,6 +19,7 @@ from devpi_twisted.model.acl import Policy
 from devpi_twisted.replication.blobs import BlobFetcher
 from devpi_twisted.replication.feed import ReplicaFeeds
 from devpi_twisted.replication.status import ReplicaStatus
+from devpi_twisted.search.indexer import Indexer
 from devpi_twisted.store.blobs import IBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
@@ -105,6 +106,8 @@ class WebContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: Seconds a presigned URL that downloads are redirected to stays valid; None: no redirects.
     blob_redirect: Optional[int] = None
+    #: The search index, followed by the UI's search (None: no search).
+    search: Optional[Indexer] = None
 
     async def ensure_blob(self, sha256: str) -> None:
         """On a replica, fetch the blob from the primary if it has not arrived yet."""

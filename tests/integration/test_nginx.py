@@ -158,3 +158,22 @@ class NginxInFrontTests(TestCase):
         response = self.api.session.get(link["href"], headers={"Accept": "*/*"}, timeout=30)
         self.assertEqual((response.status_code, response.headers.get("X-Cache-Status")), (200, "HIT"))
         self.assertEqual(hashlib.sha256(response.content).hexdigest(), digest)
+
+    def test_ui_through_nginx(self) -> None:
+        self.api.create_user(*ALICE)
+        self.api.create_index("alice/dev", ALICE)
+        self.api.upload_ok("alice/dev", make_wheel(os.path.join(self.workdir, "dists"), "ui-pkg", "1.0"), ALICE)
+        browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+        for path in ("/", "/alice/dev", "/alice/dev/ui-pkg", "/alice/dev/ui-pkg/1.0", "/+search?query=ui-pkg"):
+            response = self.api.session.get(self.url + path, headers=browser, timeout=30)
+            self.assertEqual(response.status_code, 200, f"{path}\n{self.logs()}")
+            self.assertIn('name="query"', response.text)
+            # links name the server as nginx's X-Outside-Url says
+            self.assertIn(f'href="{self.url}/alice/dev', response.text, path)
+        style = response.text.split('rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+        response = self.api.session.get(style, headers={"Accept": "text/css"}, timeout=30)
+        self.assertEqual(response.status_code, 200, self.logs())
+        self.assertIn("immutable", response.headers["Cache-Control"])
+        # the same URL still answers JSON clients with JSON
+        self.assertEqual(self.api.ok("GET", "/alice/dev/ui-pkg/1.0")["type"], "versiondata")
+

@@ -106,8 +106,8 @@ class ProjectJSONTests(ReleaseServerTestCase):
         )
         self.assertEqual(reply.code, 200, reply)
         self.assertTrue((reply.header("content-type") or "").startswith("text/html"))
-        self.assertIn(b"1.0", reply.body)
-        self.assertIn(f'href="{HOST}/{self.sdist}"'.encode(), reply.body)
+        # the UI's project page: its versions link to their pages
+        self.assertIn(f'href="{HOST}{PROJECT}/1.0">1.0</a>'.encode(), reply.body)
 
 
 class InheritedProjectTests(ReleaseServerTestCase):
@@ -208,8 +208,9 @@ class VersionJSONTests(ReleaseServerTestCase):
         )
         self.assertEqual(reply.code, 200, reply)
         self.assertTrue((reply.header("content-type") or "").startswith("text/html"))
-        self.assertIn(b"<title>/alice/dev/hello-pkg/1.0</title>", reply.body)
-        self.assertIn(SDIST.encode(), reply.body)
+        # the UI's version page: its files link to their downloads
+        self.assertIn("<title>hello-pkg 1.0 · devpi</title>".encode(), reply.body)
+        self.assertIn(f'href="{HOST}/{self.sdist}">{SDIST}</a>'.encode(), reply.body)
 
 
 class PermissionTestCase(ReleaseServerTestCase):
