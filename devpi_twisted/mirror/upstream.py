@@ -69,6 +69,10 @@ class UpstreamNotFound(UpstreamError):
     """Upstream answered 404 or 410."""
 
 
+class RangeRefused(Exception):
+    """Upstream answered a C{Range} request with the whole file (its body is not read)."""
+
+
 @dataclass(frozen=True)
 class Fetched:
     """An upstream answer: 200 with its body, or 304 with none."""
@@ -327,6 +331,21 @@ class UpstreamClient:
             headers.setRawHeaders(b"authorization", [authorization])
         return await self._retrying(target, lambda: self._open_once(target, headers))
 
+    async def fetch_range(self, url: str, spec: str, max_size: int) -> Fetched:
+        """
+        GET the bytes C{spec} (C{"-N"} or C{"A-B"}) of the file at C{url}: a
+        206 with its C{Content-Range}. Raises L{RangeRefused} when upstream
+        sends the whole file instead, else as L{fetch}.
+        """
+        target = _target(url)
+        headers = self._headers(target, FILE_ACCEPT, None)
+        headers.setRawHeaders(b"range", [b"bytes=" + spec.encode("ascii")])
+        return await self._retrying(target, lambda: self._ranged_once(target, headers, max_size))
+
+    async def _ranged_once(self, target: _Target, headers: Headers, max_size: int) -> Fetched:
+        async with self._slot(target.host):
+            return await self._within(target, self._get(target, headers, max_size, (206,)))
+
     async def _fetch(
         self, target: _Target, accept: bytes, etag: Optional[str], max_size: int
     ) -> Fetched:
@@ -383,9 +402,15 @@ class UpstreamClient:
         async with self._slot(target.host):
             return await self._within(target, self._get(target, headers, max_size))
 
-    async def _get(self, target: _Target, headers: Headers, max_size: int) -> Fetched:
+    async def _get(
+        self, target: _Target, headers: Headers, max_size: int, partial: tuple[int, ...] = ()
+    ) -> Fetched:
+        """A 200 or 304 or, when C{partial} is C{(206,)}, only a 206."""
         response = await self._send(target, headers)
-        self._check(target, response, (200, 304))
+        if partial and response.code == 200:
+            response.deliverBody(_Discard())
+            raise RangeRefused(f"upstream {target.url} ignores Range requests")
+        self._check(target, response, partial or (200, 304))
         url = _final_url(response, target.url)
         if response.code == 304:
             response.deliverBody(_Discard())
@@ -396,7 +421,7 @@ class UpstreamClient:
             raise too_large
         reader = _BodyReader(max_size, too_large)
         response.deliverBody(reader)
-        return Fetched(200, await reader.done, response.headers, url)
+        return Fetched(response.code, await reader.done, response.headers, url)
 
     async def _open_once(self, target: _Target, headers: Headers) -> IResponse:
         slot = self._slot(target.host)

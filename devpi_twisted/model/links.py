@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from devpi_twisted.dists.filenames import version_from_filename
+from devpi_twisted.dists.filenames import is_wheel, version_from_filename
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.indexes import MIRROR
 from devpi_twisted.model.inherit import Resolution, project_visibility, resolution_order
@@ -89,10 +89,7 @@ def mirror_links(state: StateReader, name: str, project: str) -> Optional[list[R
     for link in page["links"]:
         relpath = mirrors.link_relpath(username, indexname, link)
         entry: dict[str, Any] = state.get(keys.file(relpath)) or {}
-        upstream_metadata = link.get("core_metadata") or False
-        metadata_sha256 = entry.get("core_metadata_sha256") or (
-            upstream_metadata.get("sha256") if isinstance(upstream_metadata, dict) else None
-        )
+        metadata_sha256, offered = served_core_metadata(state, relpath, link, entry)
         links.append(
             ReleaseLink(
                 index=name,
@@ -103,12 +100,34 @@ def mirror_links(state: StateReader, name: str, project: str) -> Optional[list[R
                 requires_python=link.get("requires_python"),
                 yanked=link.get("yanked", False),
                 core_metadata_sha256=metadata_sha256,
-                size=link.get("size"),
+                size=link.get("size") if link.get("size") is not None else entry.get("size"),
                 upload_time=link.get("upload_time"),
-                core_metadata=bool(upstream_metadata) or metadata_sha256 is not None,
+                core_metadata=offered,
             )
         )
     return links
+
+
+def served_core_metadata(
+    state: StateReader, relpath: str, link: dict[str, Any], entry: dict[str, Any]
+) -> tuple[Optional[str], bool]:
+    """
+    The sha256 of the core metadata a mirror serves for a file (None while
+    it is not fetched yet and upstream gave no hash), and whether it is
+    served at all: every wheel's is (from upstream's C{.metadata}, by Range
+    or from the whole wheel) unless the stored wheel turned out to have
+    none; other files' only when upstream offers it.
+    """
+    stored = state.get(keys.file(relpath + ".metadata"))
+    upstream = link.get("core_metadata") or False
+    if stored is not None:
+        return stored["sha256"], True
+    if entry.get("core_metadata_sha256"):
+        return entry["core_metadata_sha256"], True
+    if entry and is_wheel(link["filename"]):
+        return None, False
+    sha256 = upstream.get("sha256") if isinstance(upstream, dict) else None
+    return sha256, bool(upstream) or is_wheel(link["filename"])
 
 
 def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:

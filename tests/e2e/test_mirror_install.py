@@ -103,8 +103,8 @@ def blocking(f: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
     return deferToThread(f, *args, **kwargs)
 
 
-class MirrorInstallTests(TestCase):
-    """A mirror index root/up of a fake upstream, with user alice; installers go through it."""
+class MirrorInstallCase(TestCase):
+    """A mirror index root/up of a fake upstream; installers go through it."""
 
     timeout = 600
 
@@ -190,6 +190,11 @@ class MirrorInstallTests(TestCase):
         response = await blocking(self.api.request, "GET", page)
         self.assertEqual(response.status_code, 200)
         self.assertNotIn(STALE, response.headers.get("Cache-Control", ""))
+
+
+
+class MirrorInstallTests(MirrorInstallCase):
+    """Installs through root/up, from upstream, from the cache, and for user alice's stage."""
 
     async def install_chain_twice(
         self, install: Callable[[str, str, str], Any], index_url: str

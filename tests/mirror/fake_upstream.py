@@ -500,6 +500,8 @@ class FakeUpstream:
         self.serve_json = serve_json
         #: send ETags and answer If-None-Match with 304
         self.send_etags = True
+        #: answer a single C{Range} on a file with 206; when False the whole file is sent
+        self.serve_ranges = True
         #: X-PyPI-Last-Serial of the project list (None: the highest project serial)
         self.list_serial: Optional[int] = None
         self.last_serial = 0
@@ -836,14 +838,23 @@ class FakeUpstream:
                 if project is not None:
                     return self._project_page(request, record, project)
         if path.startswith("/files/"):
-            return self._file(unquote(path[len("/files/") :]))
+            return self._file(unquote(path[len("/files/") :]), record.header("range"))
         return _not_found()
 
     def _moved(self, path: str) -> _Reply:
         return _Reply.of(301, b"moved\n", "text/plain", Location=self.base_url + path)
 
-    def _file(self, filename: str) -> _Reply:
+    def _file(self, filename: str, asked_range: Optional[str] = None) -> _Reply:
         file = self.files.get(filename)
+        span = _byte_range(asked_range, file.length) if file is not None and self.serve_ranges else None
+        if file is not None and span is not None:
+            first, last = span
+            headers = {
+                "Content-Type": file.mime_type,
+                "Last-Modified": file.last_modified,
+                "Content-Range": f"bytes {first}-{last}/{file.length}",
+            }
+            return _Reply(206, headers, last - first + 1, lambda: _slice(file.chunks(), first, last + 1))
         if file is not None:
             return _Reply(
                 200,
@@ -957,6 +968,30 @@ class FakeUpstream:
             "versions": sorted(versions, key=Version),
             "files": files,
         }
+
+
+def _byte_range(header: Optional[str], length: int) -> Optional[tuple[int, int]]:
+    """The first and last byte of a single C{bytes=} range within C{length}, else None."""
+    if not header or not header.startswith("bytes=") or "," in header or length == 0:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    try:
+        if not first:
+            return max(0, length - int(last)), length - 1
+        return int(first), min(length - 1, int(last)) if last else length - 1
+    except ValueError:
+        return None
+
+
+def _slice(chunks: Iterator[bytes], start: int, end: int) -> Iterator[bytes]:
+    """The bytes from C{start} to C{end} of a chunked body."""
+    at = 0
+    for chunk in chunks:
+        if at + len(chunk) > start and at < end:
+            yield chunk[max(0, start - at) : end - at]
+        at += len(chunk)
+        if at >= end:
+            return
 
 
 def _not_found() -> _Reply:

@@ -1,0 +1,83 @@
+"""End to end: pip and uv resolve through a mirror from core metadata the upstream never offered."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from twisted.trial.unittest import SkipTest
+
+from tests.dists.archives import make_wheel
+from tests.e2e.support import installed_versions
+from tests.e2e.test_mirror_install import UV, MirrorInstallCase
+from tests.mirror.fake_upstream import FakeFile
+
+#: projects app needs; each one's two newest versions need shared>=2, app needs shared<2
+NEEDED = [f"lib-{i:02d}" for i in range(1, 6)]
+#: each wheel carries this much incompressible payload
+PAYLOAD = 512 * 1024
+
+
+class MetadataFirstInstallTests(MirrorInstallCase):
+    """
+    An upstream without PEP 658 metadata whose newest versions conflict, so
+    that the resolver must look at (and reject) two versions of each project.
+    """
+
+    async def setUp(self) -> None:
+        await super().setUp()
+        self.rejected: list[FakeFile] = []
+        self.add_upstream_wheel("shared", [])
+        self.upstream.add_file("shared", self.wheel("shared", "2.0", []))
+        self.add_upstream_wheel("app", [*NEEDED, "shared<2"])
+        for name in NEEDED:
+            self.upstream.add_project(name, [self.wheel(name, "1.0", [])])
+            for version in ("2.0", "3.0"):
+                self.rejected.append(self.upstream.add_file(name, self.wheel(name, version, ["shared>=2"])))
+
+    def wheel(self, name: str, version: str, requires: list[str]) -> FakeFile:
+        payload = {f"{name.replace('-', '_')}/payload.bin": os.urandom(PAYLOAD)}
+        path = make_wheel(self.dists, name, version, requires_dist=requires, extra_files=payload)
+        return FakeFile.from_path(path)
+
+    def fetched_whole(self) -> set[str]:
+        """The files upstream sent in full (a GET without Range)."""
+        return {
+            request.path.rsplit("/", 1)[-1]
+            for request in self.upstream.requests
+            if request.path.startswith("/files/") and request.header("range") is None
+        }
+
+    def assertInstalledOnlyWhatFits(self, python: str) -> None:
+        expected = {"app": "1.0", "shared": "1.0", **{name: "1.0" for name in NEEDED}}
+        self.assertEqual(installed_versions(python), expected)
+
+    async def test_pip_reads_rejected_versions_metadata_without_their_wheels(self) -> None:
+        python = self.venv("venv")
+        await self.pip_install(python, f"{self.server.url}/root/up/+simple/", "app")
+        self.assertInstalledOnlyWhatFits(python)
+        self.assertEqual(self.fetched_whole() & {f.filename for f in self.rejected}, set())
+
+    async def test_uv_reads_rejected_versions_metadata_without_their_wheels(self) -> None:
+        if not os.path.exists(UV):
+            raise SkipTest(f"uv is not installed next to {sys.executable}")
+        python = self.venv("venv")
+        await self.uv_install(python, f"{self.server.url}/root/up/+simple/", "app")
+        self.assertInstalledOnlyWhatFits(python)
+        self.assertEqual(self.fetched_whole() & {f.filename for f in self.rejected}, set())
+
+    async def test_pip_and_uv_install_from_an_upstream_refusing_range(self) -> None:
+        self.upstream.serve_ranges = False
+        python = self.venv("pip")
+        await self.pip_install(python, f"{self.server.url}/root/up/+simple/", "app")
+        self.assertInstalledOnlyWhatFits(python)
+        # every wheel looked at came whole once (the first after one refused Range) and was kept
+        whole = [r.path for r in self.upstream.requests if r.path.startswith("/files/") and r.header("range") is None]
+        self.assertEqual(sorted(whole), sorted(set(whole)))
+        self.assertEqual(len([r for r in self.upstream.requests if r.header("range")]), 1)
+        if os.path.exists(UV):
+            before = len(self.upstream.requests)
+            python = self.venv("uv")
+            await self.uv_install(python, f"{self.server.url}/root/up/+simple/", "app")
+            self.assertInstalledOnlyWhatFits(python)
+            self.assertEqual(self.upstream.requests[before:], [])
