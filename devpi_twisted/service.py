@@ -31,6 +31,7 @@ from devpi_twisted.auth.replicas import ReplicaTokens
 from devpi_twisted.auth.tokens import TokenSigner
 from devpi_twisted.auth.verified import VerifiedPasswords
 from devpi_twisted.metrics import Metrics
+from devpi_twisted.mirror.checks import PageChecks, PageChecksService
 from devpi_twisted.mirror.files import MirrorFiles
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.projects import MirrorProjects
@@ -46,6 +47,7 @@ from devpi_twisted.replication.mirror import PrimaryMirrorPages
 from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.serverdir import (
     BLOBS,
+    MIRROR_CHECKS,
     MIRROR_LISTS,
     STORE,
     ServerDir,
@@ -217,6 +219,8 @@ class MirrorSettings:
     patience: float = 5.0
     #: on a replica: the primary, whom mirrors ask instead of upstream
     primary_url: Optional[str] = None
+    #: where the times pages were last confirmed are kept (None: in memory only)
+    checks_dir: Optional[str] = None
 
 
 def web_context(
@@ -242,7 +246,15 @@ def web_context(
     """
     primary_url = mirror.primary_url
     pages = (MirrorPages if primary_url is None else partial(PrimaryMirrorPages, primary_url))(
-        store, upstream, reactor, io, mirror.cache_expiry, mirror.offline, log, patience=mirror.patience
+        store,
+        upstream,
+        reactor,
+        io,
+        mirror.cache_expiry,
+        mirror.offline,
+        log,
+        patience=mirror.patience,
+        checks=PageChecks(reactor, io, mirror.checks_dir),
     )
     list_url: Optional[Callable[[str, dict[str, Any]], str]] = None
     if primary_url is not None:
@@ -339,6 +351,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         offline,
         patience=options["request-timeout"],
         primary_url=options["primary-url"] if replica is not None else None,
+        checks_dir=serverdir.join(MIRROR_CHECKS),
     )
     ctx = web_context(
         store=store,
@@ -355,6 +368,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         metrics=metrics,
         replication=Replication(replica_tokens, feeds, replica),
     )
+    PageChecksService(ctx.mirrors.pages.checks).setServiceParent(top)
     site = DevpiSite(
         make_resource(ctx),
         options["max-request-body-size"],

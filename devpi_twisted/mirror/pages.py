@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import quote
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from devpi_twisted.mirror.checks import PageChecks
 from devpi_twisted.mirror.flights import Flights, patiently
 from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_page
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
@@ -42,6 +43,7 @@ class MirrorPages:
         offline: bool,
         log: Logger,
         patience: float = 5.0,
+        checks: Optional[PageChecks] = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -56,6 +58,7 @@ class MirrorPages:
         self._etags: dict[Key, str] = {}
         self._stale: set[Key] = set()
         self._flights: Flights[Key, bool] = Flights(log)
+        self.checks = PageChecks(clock, io, None) if checks is None else checks
 
     @property
     def offline(self) -> bool:
@@ -76,6 +79,7 @@ class MirrorPages:
         self._missing_until.pop((name, project), None)
         self._etags.pop((name, project), None)
         self._stale.discard((name, project))
+        self.checks.forget((name, project))
 
     async def refresh(self, name: str, config: dict[str, Any], project: str) -> bool:
         """
@@ -85,9 +89,15 @@ class MirrorPages:
         cached offline) and L{UpstreamError} when it failed with nothing cached.
         """
         key = (name, project)
-        now = self._clock.seconds()
         username, _, indexname = name.partition("/")
         cached = mirrors.get_page(self._store, username, indexname, project) is not None
+        await self.checks.load()
+        self.checks.used(key)
+        now = self._clock.seconds()
+        checked_at = self.checks.checked_at(key)
+        if cached and key not in self._fresh_until and checked_at is not None:
+            # confirmed before a restart: fresh until its expiry, as if never stopped
+            self._fresh_until[key] = checked_at + mirrors.cache_expiry(config, self._default_expiry)
         if self._offline:
             if not cached:
                 raise NotFound(f"The project {project} does not exist (offline).")
@@ -148,6 +158,7 @@ class MirrorPages:
         expiry = mirrors.cache_expiry(config, self._default_expiry)
         self._fresh_until[key] = self._clock.seconds() + expiry
         self._stale.discard(key)
+        self.checks.checked(key)
 
     def _failed(self, key: Key, cached: bool, error: Exception) -> bool:
         if not cached:
