@@ -146,7 +146,9 @@ class MirrorPages:
             return self._failed(key, cached, UpstreamError(message))
         links = [_plain(asdict(link)) for link in page.links]
         await self._store.transact(
-            lambda txn: mirrors.store_page(txn, username, indexname, project, links, serial)
+            lambda txn: mirrors.store_page(
+                txn, username, indexname, project, links, serial, page.status
+            )
         )
         etag = (fetched.headers.getRawHeaders(b"etag") or [None])[0]
         if etag is not None:

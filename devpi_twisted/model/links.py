@@ -9,7 +9,7 @@ from devpi_twisted.dists.filenames import is_wheel, version_from_filename
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.indexes import MIRROR
 from devpi_twisted.model.inherit import Resolution, project_visibility, resolution_order
-from devpi_twisted.model.releases import RELEASEFILE, Yanked, version_key, version_names
+from devpi_twisted.model.releases import PROVENANCE_SUFFIX, RELEASEFILE, Yanked, version_key, version_names
 from devpi_twisted.model.state import StateReader
 
 
@@ -29,6 +29,8 @@ class ReleaseLink:
     upload_time: Optional[str]
     #: The file's core metadata is served even though its hash is unknown (PEP 714 "true").
     core_metadata: bool = False
+    #: PEP 740: an absolute URL (upstream's), or a relpath on this server.
+    provenance: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,12 @@ class ProjectLinks:
     hidden_mirrors: list[str]
     missing_bases: list[str]
     exists: bool
+    #: PEP 792: the project's status where not plain "active" ({"status", "reason"})
+    status: Optional[dict[str, str]] = None
+    #: PEP 708: the upstream project pages a page that only mirrors them tracks
+    tracks: tuple[str, ...] = ()
+    #: PEP 708: the upstream project pages a page merges with its own uploads (whitelisted)
+    alternate_locations: tuple[str, ...] = ()
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -74,6 +82,9 @@ def stage_links(state: StateReader, name: str, project: str) -> list[ReleaseLink
                     core_metadata_sha256=entry.get("core_metadata_sha256"),
                     size=entry.get("size"),
                     upload_time=entry.get("upload_time"),
+                    provenance=link["entrypath"] + PROVENANCE_SUFFIX
+                    if entry.get("provenance_sha256")
+                    else None,
                 )
             )
     return links
@@ -103,6 +114,7 @@ def mirror_links(state: StateReader, name: str, project: str) -> Optional[list[R
                 size=link.get("size") if link.get("size") is not None else entry.get("size"),
                 upload_time=link.get("upload_time"),
                 core_metadata=offered,
+                provenance=link.get("provenance"),
             )
         )
     return links
@@ -145,11 +157,18 @@ def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
     links: list[ReleaseLink] = []
     seen: set[str] = set()
     exists = False
+    status: Optional[dict[str, str]] = None
+    upstream: list[str] = []
+    own = False
     for index in visibility.included:
         if configs[index]["type"] == MIRROR:
             found = mirror_links(state, index, project)
+            if found is not None:
+                status = status or mirror_status(state, index, project)
+                upstream.append(mirrors.upstream_project_url(configs[index], project))
         else:
             found = stage_links(state, index, project) if _holds(state, index, project) else None
+            own = own or found is not None
         if found is None:
             continue
         exists = True
@@ -160,7 +179,15 @@ def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
     links.sort(key=lambda link: (version_key(link.version), link.filename), reverse=True)
     versions = sorted({link.version for link in links if link.version}, key=version_key)
     return ProjectLinks(
-        project, links, versions, visibility.hidden_mirrors, resolution.missing, exists
+        project,
+        links,
+        versions,
+        visibility.hidden_mirrors,
+        resolution.missing,
+        exists,
+        status,
+        tracks=() if own else tuple(upstream),
+        alternate_locations=tuple(upstream) if own else (),
     )
 
 
@@ -169,6 +196,12 @@ def installable_offline(state: StateReader, page: ProjectLinks) -> ProjectLinks:
     kept = [link for link in page.links if state.get(keys.file(link.relpath)) is not None]
     versions = {link.version for link in kept}
     return replace(page, links=kept, versions=[v for v in page.versions if v in versions])
+
+
+def mirror_status(state: StateReader, name: str, project: str) -> Optional[dict[str, str]]:
+    """The PEP 792 status upstream gave a project on mirror C{name}, if any."""
+    page = mirrors.get_page(state, *_split(name), project)
+    return None if page is None else page.get("status")
 
 
 def mirrors_to_refresh(state: StateReader, name: str, project: str) -> list[tuple[str, dict[str, Any]]]:

@@ -81,3 +81,22 @@ class MetadataFirstInstallTests(MirrorInstallCase):
             await self.uv_install(python, f"{self.server.url}/root/up/+simple/", "app")
             self.assertInstalledOnlyWhatFits(python)
             self.assertEqual(self.upstream.requests[before:], [])
+
+
+class SupplyChainPagesInstallTests(MirrorInstallCase):
+    """Pages carrying PEP 740/792/708 data (API 1.4) still install with pip and uv."""
+
+    async def test_pip_and_uv_install_an_archived_project_with_provenance(self) -> None:
+        path = make_wheel(self.dists, "old-pkg", "1.0")
+        wheel = FakeFile.from_path(path, provenance="https://integrity.example/old-pkg/provenance")
+        self.upstream.add_project("old-pkg", [wheel], status="archived")
+        page = await self.ok("GET", "/root/up/+simple/old-pkg/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        self.assertEqual(page["meta"]["api-version"], "1.4")
+        python = self.venv("pip")
+        await self.pip_install(python, f"{self.server.url}/root/up/+simple/", "old-pkg")
+        self.assertEqual(installed_versions(python), {"old-pkg": "1.0"})
+        if not os.path.exists(UV):
+            raise SkipTest(f"uv is not installed next to {sys.executable}")
+        python = self.venv("uv")
+        await self.uv_install(python, f"{self.server.url}/root/up/+simple/", "old-pkg")
+        self.assertEqual(installed_versions(python), {"old-pkg": "1.0"})

@@ -77,6 +77,8 @@ class FakeFile:
     upload_time: Optional[str] = None
     content_type: Optional[str] = None
     last_modified: str = LAST_MODIFIED
+    #: PEP 740: the provenance URL the pages give (None: none)
+    provenance: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.data is not None and self.size is not None and self.size != len(self.data):
@@ -163,6 +165,9 @@ class FakeProject:
     serial: Optional[int]
     #: link files as C{../../files/...} instead of absolute URLs (None: the upstream's choice)
     relative_links: Optional[bool] = None
+    #: PEP 792: C{archived}, C{quarantined}, C{deprecated} or C{active} (None: not said)
+    status: Optional[str] = None
+    status_reason: Optional[str] = None
 
     @property
     def normalized(self) -> str:
@@ -475,7 +480,9 @@ class FakeUpstream:
     Routes: C{/simple/} (project list), C{/simple/{name}/} (project page, PEP 691 JSON or
     PEP 503 HTML by the Accept header, with C{X-PyPI-Last-Serial}, C{ETag} and 304 for
     C{If-None-Match}; names that are not normalized get a 301 like PyPI), C{/files/{filename}}
-    and C{/files/{filename}.metadata} (PEP 658 core metadata).
+    and C{/files/{filename}.metadata} (PEP 658 core metadata). A single C{Range} on a file
+    gets a 206 unless C{serve_ranges} is False; files may carry PEP 740 provenance URLs and
+    projects a PEP 792 status.
 
     Misbehaviour is switched on at run time per path prefix (C{"/"} for everything); the most
     recently added rule that matches a request's path wins, and a rule given C{times} is
@@ -569,10 +576,14 @@ class FakeUpstream:
         *,
         serial: Optional[int] = None,
         relative_links: Optional[bool] = None,
+        status: Optional[str] = None,
+        status_reason: Optional[str] = None,
     ) -> FakeProject:
         """Add (or replace) a project page; it gets the next serial unless one is given."""
         files = list(files or [])
-        project = FakeProject(name, files, self._next_serial(serial), relative_links)
+        project = FakeProject(
+            name, files, self._next_serial(serial), relative_links, status, status_reason
+        )
         self.projects[project.normalized] = project
         for file in files:
             self.files[file.filename] = file
@@ -933,8 +944,15 @@ class FakeUpstream:
                 if file.metadata_sha256 is not None:
                     attributes.append(f'data-dist-info-metadata="sha256={file.metadata_sha256}"')
                     attributes.append(f'data-core-metadata="sha256={file.metadata_sha256}"')
+                if file.provenance is not None:
+                    attributes.append(f'data-provenance="{html.escape(file.provenance)}"')
                 anchors.append(f"    <a {' '.join(attributes)}>{html.escape(file.filename)}</a><br/>")
-            return _html(f"Links for {project.normalized}", anchors, project.serial)
+            metas = {}
+            if project.status is not None:
+                metas["pypi:project-status"] = project.status
+            if project.status_reason is not None:
+                metas["pypi:project-status-reason"] = project.status_reason
+            return _html(f"Links for {project.normalized}", anchors, project.serial, metas)
 
         return self._negotiated(request, record, project.serial, render)
 
@@ -952,6 +970,7 @@ class FakeUpstream:
                 "requires-python": file.requires_python,
                 "yanked": file.yanked,
                 "size": file.length,
+                "provenance": file.provenance,
             }
             if file.metadata_sha256 is not None:
                 entry["core-metadata"] = {"sha256": file.metadata_sha256}
@@ -962,12 +981,18 @@ class FakeUpstream:
             if file.upload_time is not None:
                 entry["upload-time"] = file.upload_time
             files.append(entry)
-        return {
+        page = {
             "meta": meta,
             "name": project.normalized,
             "versions": sorted(versions, key=Version),
             "files": files,
         }
+        if project.status is not None:
+            meta["api-version"] = "1.4"
+            page["project-status"] = {"status": project.status}
+            if project.status_reason is not None:
+                page["project-status"]["reason"] = project.status_reason
+        return page
 
 
 def _byte_range(header: Optional[str], length: int) -> Optional[tuple[int, int]]:
@@ -1002,12 +1027,15 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, indent=1).encode()
 
 
-def _html(title: str, anchors: list[str], serial: Optional[int]) -> bytes:
+def _html(
+    title: str, anchors: list[str], serial: Optional[int], metas: Optional[dict[str, str]] = None
+) -> bytes:
     lines = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
         '    <meta name="pypi:repository-version" content="1.1">',
+        *(f'    <meta name="{n}" content="{html.escape(v)}">' for n, v in (metas or {}).items()),
         f"    <title>{html.escape(title)}</title>",
         "  </head>",
         "  <body>",
