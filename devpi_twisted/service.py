@@ -35,6 +35,7 @@ from devpi_twisted.mirror.checks import PageChecks, PageChecksService
 from devpi_twisted.mirror.files import MirrorFiles
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.projects import MirrorProjects
+from devpi_twisted.mirror.warmer import Warmer
 from devpi_twisted.mirror.upstream import PooledHTTPClient, UpstreamClient, make_http_client
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
@@ -369,6 +370,16 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         replication=Replication(replica_tokens, feeds, replica),
     )
     PageChecksService(ctx.mirrors.pages.checks).setServiceParent(top)
+    if replica is None and not offline and options["mirror-warm-days"] > 0:
+        Warmer(
+            store,
+            ctx.mirrors.pages,
+            client,
+            reactor,
+            log,
+            days=options["mirror-warm-days"],
+            concurrency=options["mirror-warm-concurrency"],
+        ).setServiceParent(top)
     site = DevpiSite(
         make_resource(ctx),
         options["max-request-body-size"],

@@ -73,6 +73,25 @@ class MirrorPages:
         """Until when the cached page counts as fresh (0 if it must be refreshed)."""
         return self._fresh_until.get((name, project), 0.0)
 
+    def expires_at(self, name: str, config: dict[str, Any], project: str) -> float:
+        """When the cached page stops being fresh (0 if never confirmed), in this or an earlier run."""
+        until = self._fresh_until.get((name, project))
+        if until is not None:
+            return until
+        checked = self.checks.checked_at((name, project))
+        return 0.0 if checked is None else checked + mirrors.cache_expiry(config, self._default_expiry)
+
+    async def revalidate(self, name: str, config: dict[str, Any], project: str) -> None:
+        """
+        Ask upstream for a page now, fresh or not (the warmer, before it
+        expires); joins a refresh in flight. Raises as L{refresh}.
+        """
+        username, _, indexname = name.partition("/")
+        cached = mirrors.get_page(self._store, username, indexname, project) is not None
+        await self._flights.join(
+            (name, project), lambda: self._refresh(name, config, project, cached)
+        )
+
     def forget(self, name: str, project: str) -> None:
         """Make the next use of this page ask upstream (the refresh button)."""
         self._fresh_until.pop((name, project), None)
@@ -94,10 +113,9 @@ class MirrorPages:
         await self.checks.load()
         self.checks.used(key)
         now = self._clock.seconds()
-        checked_at = self.checks.checked_at(key)
-        if cached and key not in self._fresh_until and checked_at is not None:
+        if cached and key not in self._fresh_until and self.checks.checked_at(key) is not None:
             # confirmed before a restart: fresh until its expiry, as if never stopped
-            self._fresh_until[key] = checked_at + mirrors.cache_expiry(config, self._default_expiry)
+            self._fresh_until[key] = self.expires_at(name, config, project)
         if self._offline:
             if not cached:
                 raise NotFound(f"The project {project} does not exist (offline).")

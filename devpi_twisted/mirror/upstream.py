@@ -118,7 +118,12 @@ class _Target:
 
 def _target(url: str) -> _Target:
     bare, authorization = split_credentials(url)
-    return _Target(bare, urlsplit(url).netloc.rpartition("@")[2].lower(), authorization)
+    return _Target(bare, host_of(url), authorization)
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of C{url} as the client counts hosts: lower case, no credentials."""
+    return urlsplit(url).netloc.rpartition("@")[2].lower()
 
 
 class _Retry(Exception):
@@ -273,6 +278,8 @@ class UpstreamClient:
         self._slots: dict[str, DeferredSemaphore] = {}
         self._flights: dict[tuple[str, bytes, Optional[str]], list[Deferred[Fetched]]] = {}
         self._outages: dict[str, float] = {}
+        #: hosts that answered 429/503 with Retry-After: not to be asked before then
+        self._not_before: dict[str, float] = {}
 
     @property
     def timeout(self) -> float:
@@ -286,6 +293,10 @@ class UpstreamClient:
     def outage(self) -> dict[str, float]:
         """The hosts whose last fetch failed, and since when (clock seconds)."""
         return dict(self._outages)
+
+    def asked_to_wait(self, host: str) -> float:
+        """Seconds C{host} asked (Retry-After on the last failed request) to be left alone."""
+        return max(0.0, self._not_before.get(host, 0.0) - self._clock.seconds())
 
     async def fetch(
         self, url: str, accept: bytes, etag: Optional[str] = None, max_size: int = 64 * 1024 * 1024
@@ -376,6 +387,8 @@ class UpstreamClient:
                         message = f"{error.message} (after {retries + 1} attempts)"
                         error = type(error)(message, error.status)
                     self._requests.inc("timeout" if isinstance(error, UpstreamTimeout) else "error")
+                    if retry.delay is not None:
+                        self._not_before[target.host] = self._clock.seconds() + retry.delay
                     self._failing(target, error, retries + 1)
                     raise error from None
                 if retry.delay is None:
