@@ -21,10 +21,15 @@ bench-chain-00 .. bench-chain-19
                 the whole chain of 20 (``--chain``)
 bench-proj-000 ..
                 ``--projects`` more projects with 3 versions x 2 files each
+bench-app       needs bench-large-00 .. bench-large-NN (``--large``, wheels of
+                ``--large-size`` bytes in versions 1.0, 2.0, 3.0) and
+                bench-shared<2; the 2.0 and 3.0 wheels need bench-shared>=2, so
+                an install must reject them after reading their metadata
 
 Every file is a real wheel (zip) or sdist (tar.gz); wheels advertise their
 METADATA as PEP 658/714 core metadata (served at the file URL + ``.metadata``)
-unless ``--no-core-metadata``. The project list (``/simple/``) has the projects
+unless ``--no-core-metadata``. A single ``Range`` on a file gets a 206 unless
+``--no-range``. The project list (``/simple/``) has the projects
 above plus generated names up to ``--list-size`` in all (PyPI has about
 600,000), each with a ``_last-serial``; those extra names have no pages (404).
 
@@ -230,6 +235,7 @@ class Data:
     def __init__(self, args: argparse.Namespace, base_url: str) -> None:
         self.base_url = base_url
         self.core_metadata = not args.no_core_metadata
+        self.no_range = args.no_range
         self.serial = 1000
         self.projects: dict[str, tuple[str, list[File], int]] = {}  # normalized -> ...
         self.files: dict[str, File] = {}
@@ -281,6 +287,18 @@ class Data:
                               "version": "1.2"}
         for i in range(args.projects):
             add(f"bench-proj-{i:03d}", pairs(f"bench-proj-{i:03d}", 6))
+        # the cold-install set: an app needing --large projects of large wheels whose
+        # two newest versions need bench-shared>=2 while the app needs bench-shared<2,
+        # so a resolver must read (and reject) the metadata of two versions of each
+        large = [f"bench-large-{i:02d}" for i in range(args.large)]
+        add("bench-shared", [wheel_file("bench-shared", v) for v in ("1.0", "2.0")])
+        for name in large:
+            add(name, [wheel_file(name, v, [] if v == "1.0" else ["bench-shared>=2"],
+                                  payload=rng.randbytes(args.large_size))
+                       for v in ("1.0", "2.0", "3.0")])
+        add("bench-app", [wheel_file("bench-app", "1.0", [*large, "bench-shared<2"])])
+        self.info["large"] = {"root": "bench-app", "names": ["bench-app", "bench-shared", *large],
+                              "size": args.large_size}
         self.info["named_projects"] = len(self.projects)
 
         # the full project list: the projects above, then generated names
@@ -361,7 +379,7 @@ def _version_key(v: str) -> tuple[int, ...]:
 
 
 class Stats:
-    KINDS = ("list", "page", "file", "metadata", "not_modified", "not_found", "other")
+    KINDS = ("list", "page", "file", "range", "metadata", "not_modified", "not_found", "other")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -463,9 +481,15 @@ def make_handler(data: Data, stats: Stats) -> type[BaseHTTPRequestHandler]:
                 if f is not None:
                     ctype = ("application/zip" if f.filename.endswith(".whl")
                              else "application/x-tar")
-                    return self.send(200, f.data, ctype, "file", head,
-                                     {"Last-Modified": LAST_MODIFIED,
-                                      "ETag": f'"{f.sha256[:24]}"'})
+                    headers = {"Last-Modified": LAST_MODIFIED, "ETag": f'"{f.sha256[:24]}"'}
+                    span = None if data.no_range else byte_range(self.headers.get("Range"),
+                                                                 len(f.data))
+                    if span is not None:
+                        first, last = span
+                        headers["Content-Range"] = f"bytes {first}-{last}/{len(f.data)}"
+                        return self.send(206, f.data[first:last + 1], ctype, "range", head,
+                                         headers)
+                    return self.send(200, f.data, ctype, "file", head, headers)
                 return self.send(404, b"Not Found", "text/plain", "not_found", head)
             if path == "/_info":
                 return self.send(200, info_body, "application/json", "control", head)
@@ -475,6 +499,19 @@ def make_handler(data: Data, stats: Stats) -> type[BaseHTTPRequestHandler]:
             self.send(404, b"Not Found", "text/plain", "not_found", head)
 
     return Handler
+
+
+def byte_range(header: Optional[str], length: int) -> Optional[tuple[int, int]]:
+    """First and last byte of a single "bytes=" range within length, else None."""
+    if not header or not header.startswith("bytes=") or "," in header or length == 0:
+        return None
+    first, _, last = header[len("bytes="):].strip().partition("-")
+    try:
+        if not first:
+            return max(0, length - int(last)), length - 1
+        return int(first), min(length - 1, int(last)) if last else length - 1
+    except ValueError:
+        return None
 
 
 class Server(ThreadingHTTPServer):
@@ -497,10 +534,17 @@ def main(argv: list[str]) -> None:
     p.add_argument("--chain", type=int, default=20, help="length of the dependency chain [20]")
     p.add_argument("--no-core-metadata", action="store_true",
                    help="do not offer PEP 658 metadata for wheels")
+    p.add_argument("--no-range", action="store_true",
+                   help="answer Range requests with the whole file")
+    p.add_argument("--large", type=int, default=20,
+                   help="projects of large wheels bench-app needs [20]")
+    p.add_argument("--large-size", type=int, default=2 * 1024 * 1024,
+                   help="payload bytes of each large wheel [2097152]")
     args = p.parse_args(argv)
     if not (0 <= args.list_size <= 5_000_000 and 0 <= args.projects <= 10_000
             and 0 <= args.many_files <= 100_000 and 0 <= args.huge_files <= 100_000
-            and 0 <= args.big_size <= 1 << 30 and 1 <= args.chain <= 1000):
+            and 0 <= args.big_size <= 1 << 30 and 1 <= args.chain <= 1000
+            and 0 <= args.large <= 200 and 0 <= args.large_size <= 1 << 26):
         p.error("a size is out of bounds")
     start = time.monotonic()
     base_url = f"http://{HOST}:{args.port}"

@@ -40,11 +40,15 @@ def _central_directory(f: BinaryIO) -> tuple[int, int]:
     """The member count and central directory size the end records declare."""
     f.seek(0, 2)
     size = f.tell()
-    tail_size = min(size, _EOCD.size + 0xFFFF)
+    # the record without a comment first (as zipfile does): most zips end with it
+    tail_size = min(size, _EOCD.size)
     f.seek(size - tail_size)
     tail = f.read(tail_size)
     at = len(tail) - _EOCD.size
     if tail[at : at + 4] != _EOCD_SIGNATURE:
+        tail_size = min(size, _EOCD.size + 0xFFFF)
+        f.seek(size - tail_size)
+        tail = f.read(tail_size)
         at = tail.rfind(_EOCD_SIGNATURE, 0, len(tail) - _EOCD.size + 1)
     if at < 0:
         raise zipfile.BadZipFile("no end of central directory record")

@@ -38,6 +38,8 @@ from devpi_twisted.threads import Runner
 _PASSED_HEADERS = (b"content-type", b"content-length", b"last-modified")
 #: The kind of file entry of an upstream PEP 658 metadata file.
 CORE_METADATA = "core-metadata"
+#: The largest core metadata file taken from upstream.
+MAX_METADATA = metadata.MAX_METADATA_SIZE
 
 
 class HashMismatchError(UpstreamError):
@@ -98,6 +100,8 @@ class MirrorFiles:
         self._flights: Flights[str, None] = Flights(log)
         #: upstream hosts that answered a Range request with the whole file
         self._no_range: set[str] = set()
+        #: upstream hosts without .metadata files beside the wheels their pages offer none for
+        self._no_metadata_files: set[str] = set()
 
     def busy(self) -> bool:
         """Whether upstream work is in progress (some goes on after a reply)."""
@@ -267,14 +271,11 @@ class MirrorFiles:
         offered = link.get("core_metadata")
         expected = offered.get("sha256") if isinstance(offered, dict) else None
         url = mirrors.with_credentials(link["url"], config)
-        raw: Optional[bytes] = None
-        if offered:
-            try:
-                raw = (await self._client.fetch(url + ".metadata", FILE_ACCEPT)).body
-            except UpstreamNotFound:
-                pass
         wheel = filenames.is_wheel(link["filename"])
         host = urlsplit(link["url"]).netloc
+        raw: Optional[bytes] = None
+        if offered or (wheel and host not in self._no_metadata_files):
+            raw = await self._upstream_metadata(url, link["filename"], host, bool(offered))
         if raw is None and wheel and host not in self._no_range:
             try:
                 read = await ranged.read_wheel_metadata(self._client, url, link["filename"], self._io)
@@ -313,6 +314,37 @@ class MirrorFiles:
             await self._store.transact(store)
         finally:
             await self._io(writer.abort)
+
+    async def _upstream_metadata(
+        self, url: str, filename: str, host: str, offered: bool
+    ) -> Optional[bytes]:
+        """
+        The upstream's C{.metadata} of a file; also tried where its page
+        offers none (PyPI's files host has them all the same), then kept only
+        if it names the file's project and version. A host without them is
+        not asked again.
+        """
+        try:
+            raw = (await self._client.fetch(url + ".metadata", FILE_ACCEPT, max_size=MAX_METADATA)).body
+        except UpstreamNotFound:
+            if not offered:
+                self._no_metadata_files.add(host)
+            return None
+        if offered:
+            return raw
+
+        def plausible() -> bool:
+            try:
+                meta = metadata.parse_core_metadata(raw)
+                filenames.check_matches(filename, meta["name"], meta["version"])
+            except DistError:
+                return False
+            return True
+
+        if await self._io(plausible):
+            return raw
+        self._no_metadata_files.add(host)
+        return None
 
     async def _keep(
         self,

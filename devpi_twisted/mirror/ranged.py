@@ -12,12 +12,11 @@ from devpi_twisted.dists.sparse import MissingBytes, SparseFile
 from devpi_twisted.mirror.upstream import Fetched, RangeRefused, UpstreamClient
 from devpi_twisted.threads import Runner
 
-#: Bytes asked for first, from the end: the end of central directory record with
-#: room for the longest zip comment (which the zip reader scans), and for most
-#: wheels the central directory and the METADATA member as well.
-TAIL = 128 * 1024
-#: Bytes asked for at least by each further request.
-STEP = 64 * 1024
+#: Bytes asked for first, from the end: the end of central directory record and,
+#: for most wheels, the central directory (and often the METADATA member) too.
+TAIL = 16 * 1024
+#: Bytes asked for at least by each further request (a METADATA member's local header and data).
+STEP = 16 * 1024
 #: Range requests one wheel may take; beyond them the whole file is fetched.
 MAX_REQUESTS = 5
 

@@ -95,6 +95,23 @@ class MetadataBeforeTheFileTests(MirrorCase):
         self.assertEqual(reply.body, served)
         self.assertEqual(self.upstream.hits(f"/files/{wheel.filename}"), 0)
 
+    async def test_an_unadvertised_upstream_metadata_file_is_used_when_it_fits(self) -> None:
+        served = b"Metadata-Version: 2.1\nName: big-pkg\nVersion: 2.0\nRequires-Dist: hello-pkg\n"
+        hidden = FakeFile(self.big.filename, self.big_bytes, core_metadata=served, advertise_metadata=False)
+        self.upstream.add_project("big-pkg", [hidden])
+        self.assertEqual(await self.metadata(), served)
+        # one request for it, none for the wheel
+        self.assertEqual(self.upstream.hits(f"/files/{self.big.filename}.metadata"), 1)
+        self.assertEqual(self.upstream.hits(f"/files/{self.big.filename}"), 0)
+
+    async def test_an_unadvertised_metadata_file_of_another_project_is_not_trusted(self) -> None:
+        wrong = b"Metadata-Version: 2.1\nName: other\nVersion: 9\n"
+        hidden = FakeFile(self.big.filename, self.big_bytes, core_metadata=wrong, advertise_metadata=False)
+        self.upstream.add_project("big-pkg", [hidden])
+        body = await self.metadata()
+        self.assertIn(b"Name: big-pkg", body)
+        self.assertTrue(all(r.header("range") for r in self.upstream.requests_to(f"/files/{self.big.filename}")))
+
     async def test_a_wheel_without_metadata_stops_offering_it(self) -> None:
         broken = FakeFile("broken_pkg-1.0-py3-none-any.whl", b"not a zip at all" * 100)
         self.upstream.add_project("broken-pkg", [broken])

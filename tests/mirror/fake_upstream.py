@@ -79,6 +79,8 @@ class FakeFile:
     last_modified: str = LAST_MODIFIED
     #: PEP 740: the provenance URL the pages give (None: none)
     provenance: Optional[str] = None
+    #: the pages advertise C{core_metadata} (when False it is only served, as PyPI's files host does)
+    advertise_metadata: bool = True
 
     def __post_init__(self) -> None:
         if self.data is not None and self.size is not None and self.size != len(self.data):
@@ -941,7 +943,7 @@ class FakeUpstream:
                 if file.yanked is not False:
                     reason = "" if file.yanked is True else str(file.yanked)
                     attributes.append(f'data-yanked="{html.escape(reason)}"')
-                if file.metadata_sha256 is not None:
+                if file.metadata_sha256 is not None and file.advertise_metadata:
                     attributes.append(f'data-dist-info-metadata="sha256={file.metadata_sha256}"')
                     attributes.append(f'data-core-metadata="sha256={file.metadata_sha256}"')
                 if file.provenance is not None:
@@ -972,7 +974,7 @@ class FakeUpstream:
                 "size": file.length,
                 "provenance": file.provenance,
             }
-            if file.metadata_sha256 is not None:
+            if file.metadata_sha256 is not None and file.advertise_metadata:
                 entry["core-metadata"] = {"sha256": file.metadata_sha256}
                 entry["dist-info-metadata"] = {"sha256": file.metadata_sha256}
             else:
