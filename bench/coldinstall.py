@@ -63,8 +63,10 @@ def start_fake(procs: Procs, args: argparse.Namespace) -> Upstream:
             str(args.list_size), "--projects", "0", "--huge-files", "0", "--many-files", "0",
             "--big-size", "0", "--chain", "1", "--large", str(args.large),
             "--large-size", str(args.large_size)]
-    if not args.core_metadata:
-        argv.append("--no-core-metadata")
+    argv += {"advertised": [], "hidden": ["--hide-core-metadata"],
+             "none": ["--no-core-metadata"]}[args.core_metadata]
+    if args.no_range:
+        argv.append("--no-range")
     proc = procs.spawn(argv, logfile=logfile)
     deadline = time.monotonic() + args.start_timeout
     while time.monotonic() < deadline:
@@ -152,8 +154,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--large", type=int, default=20)
     p.add_argument("--large-size", type=int, default=2 * 1024 * 1024)
     p.add_argument("--list-size", type=int, default=1000)
-    p.add_argument("--with-core-metadata", dest="core_metadata", action="store_true",
-                   help="the upstream offers PEP 658 metadata (default: it offers none)")
+    p.add_argument("--core-metadata", choices=["hidden", "none", "advertised"], default="hidden",
+                   help="the upstream's PEP 658 files: served but not advertised (as the PyPI"
+                        " reachable here), absent, or advertised [hidden]")
+    p.add_argument("--no-range", action="store_true", help="the upstream ignores Range")
     p.add_argument("--installers", default="pip,uv")
     p.add_argument("--start-timeout", type=float, default=90.0)
     p.add_argument("--install-timeout", type=float, default=600.0)
@@ -169,8 +173,8 @@ def main(argv: list[str]) -> int:
     try:
         upstream = start_fake(procs, args)
         log(f"fake upstream: {len(upstream.info['large']['names'])} projects, wheels of "
-            f"{args.large_size / 2**20:.1f} MiB, core metadata "
-            f"{'offered' if args.core_metadata else 'not offered'}")
+            f"{args.large_size / 2**20:.1f} MiB, core metadata {args.core_metadata}"
+            f"{', no Range' if args.no_range else ''}")
         for installer in args.installers.split(","):
             for name in servers:
                 if name == DEVPI:
@@ -208,7 +212,8 @@ def main(argv: list[str]) -> int:
                                                   "ranges", "installed", "load1")),
                      ratio("seconds"), ratio("mib")])
     notes = [f"{args.large} projects x 3 versions of {args.large_size / 2**20:.1f} MiB wheels;"
-             f" upstream {'offers' if args.core_metadata else 'offers no'} PEP 658 metadata",
+             f" upstream PEP 658 metadata: {args.core_metadata}"
+             f"{', Range ignored' if args.no_range else ', Range served'}",
              "whole files / ranges: upstream file GETs answered 200 / 206"]
     print_table("cold install of bench-app through a fresh mirror", header, rows, notes)
     if args.json:

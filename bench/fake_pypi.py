@@ -28,7 +28,7 @@ bench-app       needs bench-large-00 .. bench-large-NN (``--large``, wheels of
 
 Every file is a real wheel (zip) or sdist (tar.gz); wheels advertise their
 METADATA as PEP 658/714 core metadata (served at the file URL + ``.metadata``)
-unless ``--no-core-metadata``. A single ``Range`` on a file gets a 206 unless
+unless ``--no-core-metadata`` (``--hide-core-metadata``: served, not advertised). A single ``Range`` on a file gets a 206 unless
 ``--no-range``. The project list (``/simple/``) has the projects
 above plus generated names up to ``--list-size`` in all (PyPI has about
 600,000), each with a ``_last-serial``; those extra names have no pages (404).
@@ -235,6 +235,7 @@ class Data:
     def __init__(self, args: argparse.Namespace, base_url: str) -> None:
         self.base_url = base_url
         self.core_metadata = not args.no_core_metadata
+        self.advertise_metadata = not args.hide_core_metadata
         self.no_range = args.no_range
         self.serial = 1000
         self.projects: dict[str, tuple[str, list[File], int]] = {}  # normalized -> ...
@@ -346,7 +347,7 @@ class Data:
                 "upload-time": f.upload_time,
             }
             attrs = ' data-requires-python="&gt;=3.8"'
-            if f.metadata_sha256:
+            if f.metadata_sha256 and self.advertise_metadata:
                 entry["core-metadata"] = {"sha256": f.metadata_sha256}
                 entry["data-dist-info-metadata"] = {"sha256": f.metadata_sha256}
                 attrs += (f' data-dist-info-metadata="sha256={f.metadata_sha256}"'
@@ -534,6 +535,9 @@ def main(argv: list[str]) -> None:
     p.add_argument("--chain", type=int, default=20, help="length of the dependency chain [20]")
     p.add_argument("--no-core-metadata", action="store_true",
                    help="do not offer PEP 658 metadata for wheels")
+    p.add_argument("--hide-core-metadata", action="store_true",
+                   help="serve wheels' .metadata files but do not advertise them (as the"
+                        " PyPI reachable from some networks does)")
     p.add_argument("--no-range", action="store_true",
                    help="answer Range requests with the whole file")
     p.add_argument("--large", type=int, default=20,
