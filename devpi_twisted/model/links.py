@@ -49,6 +49,8 @@ class ProjectLinks:
     tracks: tuple[str, ...] = ()
     #: PEP 708: the upstream project pages a page merges with its own uploads (whitelisted)
     alternate_locations: tuple[str, ...] = ()
+    #: the index merges only projects its whitelist names (C{mirror_merge_named_only})
+    merge_named_only: bool = False
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -188,6 +190,7 @@ def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
         status,
         tracks=() if own else tuple(upstream),
         alternate_locations=tuple(upstream) if own else (),
+        merge_named_only=bool(resolution.order and resolution.order[0][1].get("mirror_merge_named_only")),
     )
 
 

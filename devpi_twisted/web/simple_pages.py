@@ -81,8 +81,9 @@ def project_html(page: ProjectLinks, index: str, prefix: str) -> bytes:
     parts = [_HEAD.format(version=api_version(page, False), metas=_metas(page), title=title)]
     if page.hidden_mirrors:
         mirrors = ", ".join(f"<strong>{escape(m)}</strong>" for m in page.hidden_mirrors)
+        where = "named in" if page.merge_named_only else "in"
         parts.append(
-            "<p><strong>INFO:</strong> Because this project isn't in the "
+            f"<p><strong>INFO:</strong> Because this project isn't {where} the "
             f"<code>mirror_whitelist</code>, no releases from {mirrors} are included.</p>\n"
         )
     parts.extend(_anchor(link, prefix) for link in page.links)

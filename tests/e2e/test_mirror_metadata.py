@@ -9,7 +9,7 @@ from twisted.trial.unittest import SkipTest
 
 from tests.dists.archives import make_wheel
 from tests.e2e.support import installed_versions
-from tests.e2e.test_mirror_install import UV, MirrorInstallCase
+from tests.e2e.test_mirror_install import UV, MirrorInstallCase, blocking
 from tests.mirror.fake_upstream import FakeFile
 
 #: projects app needs; each one's two newest versions need shared>=2, app needs shared<2
@@ -100,3 +100,26 @@ class SupplyChainPagesInstallTests(MirrorInstallCase):
         python = self.venv("uv")
         await self.uv_install(python, f"{self.server.url}/root/up/+simple/", "old-pkg")
         self.assertEqual(installed_versions(python), {"old-pkg": "1.0"})
+
+
+class MergeRefusalInstallTests(MirrorInstallCase):
+    """Dependency confusion: upstream publishes a higher version of a name a stage holds."""
+
+    async def test_a_named_only_index_installs_its_own_version_a_named_merge_the_newest(self) -> None:
+        self.upstream.add_project("internal-lib", [FakeFile.from_path(make_wheel(self.dists, "internal-lib", "99.0"))])
+        await self.ok("PUT", "/alice", {"password": "secret", "email": "alice@example.com"})
+        alice = ("alice", "secret")
+        star = {"bases": ["root/up"], "mirror_whitelist": ["*"], "mirror_merge_named_only": True}
+        await self.ok("PUT", "/alice/guarded", star, auth=alice)
+        await self.ok("PUT", "/alice/merged", {"bases": ["root/up"], "mirror_whitelist": ["internal-lib"]}, auth=alice)
+        own = make_wheel(os.path.join(self.dists, "own"), "internal-lib", "1.0")
+        for index in ("alice/guarded", "alice/merged"):
+            await blocking(self.api.upload_ok, index, own, alice)
+        for index, expected in (("alice/guarded", "1.0"), ("alice/merged", "99.0")):
+            python = self.venv(index.replace("/", "-"))
+            await self.pip_install(python, f"{self.server.url}/{index}/+simple/", "internal-lib")
+            self.assertEqual(installed_versions(python), {"internal-lib": expected})
+            if os.path.exists(UV):
+                python = self.venv(index.replace("/", "-") + "-uv")
+                await self.uv_install(python, f"{self.server.url}/{index}/+simple/", "internal-lib")
+                self.assertEqual(installed_versions(python), {"internal-lib": expected})

@@ -76,10 +76,12 @@ class RelayTests(MirrorCase):
 class MergeTests(MirrorCase):
     """PEP 708 on a stage over a mirror: whitelisted merges say so, shadowing is visible."""
 
-    async def test_whitelisted_merge_names_alternate_locations_shadowing_is_visible(self) -> None:
+    async def test_whitelisted_merge_names_alternate_locations_a_refused_one_is_visible(self) -> None:
         server = await self.serve(mirror={})
         await self.make_index(server, "root/merged", {"bases": ["root/up"], "mirror_whitelist": ["hello-pkg"]})
-        await self.make_index(server, "root/private", {"bases": ["root/up"]})
+        await self.make_index(
+            server, "root/private", {"bases": ["root/up"], "mirror_whitelist": ["*"], "mirror_merge_named_only": True}
+        )
         upstream_page = self.upstream.project_url("hello-pkg")
         path = make_wheel(self.mktemp(), "hello-pkg", "2.0")
         with open(path, "rb") as f:
@@ -98,3 +100,5 @@ class MergeTests(MirrorCase):
         self.assertEqual(private["_hidden-mirrors"], ["root/up"])
         self.assertFalse({"tracks", "alternate-locations"} & private.keys())
         self.assertEqual(len(private["files"]), 1)
+        html = (await self.get(server, "/root/private/+simple/hello-pkg/", HTML)).body.decode()
+        self.assertIn("Because this project isn't named in the <code>mirror_whitelist</code>", html)
