@@ -38,7 +38,6 @@ from run import (  # noqa: E402  (bench/ is not a package)
     Config,
     Procs,
     Server,
-    fetch,
     free_port,
     installer_env,
     loadavg,
@@ -49,6 +48,7 @@ from run import (  # noqa: E402  (bench/ is not a package)
     step_error,
     log_mark,
     Upstream,
+    start_fake_pypi,
     wait_ready,
 )
 
@@ -56,30 +56,15 @@ HERE = Path(__file__).resolve().parent
 BEFORE = "devpi-twisted before"
 
 
-def start_fake(procs: Procs, args: argparse.Namespace) -> Upstream:
-    port = free_port()
-    logfile = procs.tmp / "fake-pypi.log"
-    argv = [sys.executable, str(HERE / "fake_pypi.py"), "--port", str(port), "--list-size",
-            str(args.list_size), "--projects", "0", "--huge-files", "0", "--many-files", "0",
-            "--big-size", "0", "--chain", "1", "--large", str(args.large),
-            "--large-size", str(args.large_size)]
-    argv += {"advertised": [], "hidden": ["--hide-core-metadata"],
-             "none": ["--no-core-metadata"]}[args.core_metadata]
+def start_fake(procs: Procs, cfg: Config, args: argparse.Namespace) -> Upstream:
+    """The fake PyPI with only the cold-install projects besides a small list."""
+    extra = ["--huge-files", "0", "--many-files", "0", "--big-size", "0", "--chain", "1",
+             "--large", str(args.large), "--large-size", str(args.large_size)]
+    extra += {"advertised": [], "hidden": ["--hide-core-metadata"],
+              "none": ["--no-core-metadata"]}[args.core_metadata]
     if args.no_range:
-        argv.append("--no-range")
-    proc = procs.spawn(argv, logfile=logfile)
-    deadline = time.monotonic() + args.start_timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"fake PyPI exited with {proc.returncode}")
-        try:
-            reply = fetch(port, "GET", "/_info", timeout=5)
-            if reply.status == 200:
-                return Upstream(proc, port, logfile, reply.json())
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise BenchError("fake PyPI did not start")
+        extra.append("--no-range")
+    return start_fake_pypi(procs, cfg, tuple(extra))
 
 
 def start_twisted(procs: Procs, args: argparse.Namespace, label: str,
@@ -167,11 +152,12 @@ def main(argv: list[str]) -> int:
     procs = Procs(keep_tmp=args.keep_tmp)
     cfg = Config(devpi_venv=args.devpi_venv, twistd=args.twistd, wrk="", threads=1,
                  connections=1, duration=1, warmup=0, versions=1, uploads=1,
-                 upload_time_limit=1, start_timeout=args.start_timeout, servers=[])
+                 upload_time_limit=1, start_timeout=args.start_timeout, servers=[],
+                 list_size=args.list_size, mirror_projects=0)
     servers = [DEVPI] + ([BEFORE] if args.before else []) + [TWISTED]
     results: dict[str, dict[str, Any]] = {}
     try:
-        upstream = start_fake(procs, args)
+        upstream = start_fake(procs, cfg, args)
         log(f"fake upstream: {len(upstream.info['large']['names'])} projects, wheels of "
             f"{args.large_size / 2**20:.1f} MiB, core metadata {args.core_metadata}"
             f"{', no Range' if args.no_range else ''}")
