@@ -14,6 +14,8 @@ from devpi_twisted.threads import Runner
 
 #: Seconds between a change and its being written (changes in between are written together).
 SAVE_DELAY = 2.0
+#: Pages neither confirmed nor asked for in this many seconds are forgotten when the file is written.
+RETAIN = 90 * 86400.0
 
 Key = tuple[str, str]
 
@@ -84,6 +86,11 @@ class PageChecks:
             self._save = self._clock.callLater(SAVE_DELAY, self._write_later)
 
     def _write_later(self) -> Deferred[None]:
+        cutoff = self._clock.seconds() - RETAIN
+        for key in [k for k in self._checked.keys() | self._used.keys()
+                    if max(self._checked.get(k, 0.0), self._used.get(k, 0.0)) < cutoff]:
+            self._checked.pop(key, None)
+            self._used.pop(key, None)
         data: dict[str, dict[str, list[float]]] = {}
         for key in self._checked.keys() | self._used.keys():
             data.setdefault(key[0], {})[key[1]] = [self._checked.get(key, 0.0), self._used.get(key, 0.0)]
