@@ -64,6 +64,7 @@ def start_fake(procs: Procs, cfg: Config, args: argparse.Namespace) -> Upstream:
               "none": ["--no-core-metadata"]}[args.core_metadata]
     if args.no_range:
         extra.append("--no-range")
+    extra += ["--latency-ms", str(args.latency_ms), "--bandwidth", str(args.bandwidth)]
     return start_fake_pypi(procs, cfg, tuple(extra))
 
 
@@ -143,6 +144,10 @@ def main(argv: list[str]) -> int:
                    help="the upstream's PEP 658 files: served but not advertised (as the PyPI"
                         " reachable here), absent, or advertised [hidden]")
     p.add_argument("--no-range", action="store_true", help="the upstream ignores Range")
+    p.add_argument("--latency-ms", type=float, default=20.0,
+                   help="the upstream's delay before each reply [20]")
+    p.add_argument("--bandwidth", type=float, default=25.0,
+                   help="MiB/s the upstream sends each body at, 0: unlimited [25]")
     p.add_argument("--installers", default="pip,uv")
     p.add_argument("--start-timeout", type=float, default=90.0)
     p.add_argument("--install-timeout", type=float, default=600.0)
@@ -197,7 +202,9 @@ def main(argv: list[str]) -> int:
         rows.append([key, *(str(r[f]) for f in ("seconds", "mib", "requests", "whole_files",
                                                   "ranges", "installed", "load1")),
                      ratio("seconds"), ratio("mib")])
-    notes = [f"{args.large} projects x 3 versions of {args.large_size / 2**20:.1f} MiB wheels;"
+    notes = [f"upstream: {args.latency_ms:g} ms before each reply, bodies at "
+             f"{args.bandwidth:g} MiB/s per connection (0: unlimited)",
+             f"{args.large} projects x 3 versions of {args.large_size / 2**20:.1f} MiB wheels;"
              f" upstream PEP 658 metadata: {args.core_metadata}"
              f"{', Range ignored' if args.no_range else ', Range served'}",
              "whole files / ranges: upstream file GETs answered 200 / 206"]

@@ -76,6 +76,8 @@ PREFERENCE = (JSON_V1, HTML_V1, TEXT_HTML)
 WILDCARD_PREFERENCE = (TEXT_HTML, HTML_V1, JSON_V1)
 LAST_MODIFIED = "Mon, 01 Jan 2024 00:00:00 GMT"
 EPOCH = 1704067200  # 2024-01-01T00:00:00Z
+#: bytes written per step when bodies are paced (--bandwidth)
+PACE_CHUNK = 64 * 1024
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
@@ -237,6 +239,8 @@ class Data:
         self.core_metadata = not args.no_core_metadata
         self.advertise_metadata = not args.hide_core_metadata
         self.no_range = args.no_range
+        self.latency = args.latency_ms / 1000.0
+        self.bandwidth = args.bandwidth * 2**20
         self.serial = 1000
         self.projects: dict[str, tuple[str, list[File], int]] = {}  # normalized -> ...
         self.files: dict[str, File] = {}
@@ -430,14 +434,28 @@ def make_handler(data: Data, stats: Stats) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
+            if kind != "control" and data.latency:
+                time.sleep(data.latency)
             # end_headers() without its flush: status line, headers and body
-            # leave in one write
+            # leave in one write (at --bandwidth, the body in timed pieces)
             self._headers_buffer.append(b"\r\n")
-            if not head and status != 304:
+            sending = not head and status != 304
+            paced = sending and data.bandwidth and kind != "control" and len(body) > PACE_CHUNK
+            if sending and not paced:
                 self._headers_buffer.append(body)
-            self.flush_headers()
-            if kind != "control":  # run.py's own /_info and /_stats are not counted
-                stats.add(kind, 0 if head or status == 304 else len(body))
+            sent = 0
+            try:
+                self.flush_headers()
+                sent = len(body) if sending and not paced else 0
+                if paced:
+                    for at in range(0, len(body), PACE_CHUNK):
+                        piece = body[at:at + PACE_CHUNK]
+                        self.wfile.write(piece)
+                        sent += len(piece)
+                        time.sleep(len(piece) / data.bandwidth)
+            finally:
+                if kind != "control":  # run.py's own /_info and /_stats are not counted
+                    stats.add(kind, sent)  # what left, also when the client went away
 
         def redirect(self, location: str, head: bool) -> None:
             self.send(301, b"", "text/plain", "other", head, {"Location": location})
@@ -540,6 +558,10 @@ def main(argv: list[str]) -> None:
                         " PyPI reachable from some networks does)")
     p.add_argument("--no-range", action="store_true",
                    help="answer Range requests with the whole file")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="wait this long before each reply, as a distant upstream [0]")
+    p.add_argument("--bandwidth", type=float, default=0.0,
+                   help="send bodies at this many MiB/s, as over a WAN link (0: at once) [0]")
     p.add_argument("--large", type=int, default=20,
                    help="projects of large wheels bench-app needs [20]")
     p.add_argument("--large-size", type=int, default=2 * 1024 * 1024,
