@@ -68,9 +68,6 @@ def _record(
     if blob.core_metadata_sha256 is not None:
         entry["core_metadata_sha256"] = blob.core_metadata_sha256
         ref_blob(txn, blob.core_metadata_sha256, relpath + ".metadata")
-    elif filenames.is_wheel(link["filename"]) and rel == RELEASEFILE:
-        # no METADATA in it: its page must stop offering one
-        entry["core_metadata"] = False
     txn.set(keys.file(relpath), entry)
     ref_blob(txn, blob.sha256, relpath)
 
@@ -321,14 +318,18 @@ class MirrorFiles:
         """
         The upstream's C{.metadata} of a file; also tried where its page
         offers none (PyPI's files host has them all the same), then kept only
-        if it names the file's project and version. A host without them is
-        not asked again.
+        if it names the file's project and version, and a failure only means
+        trying the wheel instead. A host without them is not asked again.
         """
         try:
             raw = (await self._client.fetch(url + ".metadata", FILE_ACCEPT, max_size=MAX_METADATA)).body
         except UpstreamNotFound:
             if not offered:
                 self._no_metadata_files.add(host)
+            return None
+        except UpstreamError:
+            if offered:
+                raise
             return None
         if offered:
             return raw

@@ -112,6 +112,12 @@ class MetadataBeforeTheFileTests(MirrorCase):
         self.assertIn(b"Name: big-pkg", body)
         self.assertTrue(all(r.header("range") for r in self.upstream.requests_to(f"/files/{self.big.filename}")))
 
+    async def test_a_failing_probe_for_an_unadvertised_metadata_file_falls_back_to_range(self) -> None:
+        self.upstream.fail(f"/files/{self.big.filename}.metadata", status=500)
+        body = await self.metadata()
+        self.assertIn(b"Name: big-pkg", body)
+        self.assertTrue(all(r.header("range") for r in self.upstream.requests_to(f"/files/{self.big.filename}")))
+
     async def test_a_wheel_without_metadata_stops_offering_it(self) -> None:
         broken = FakeFile("broken_pkg-1.0-py3-none-any.whl", b"not a zip at all" * 100)
         self.upstream.add_project("broken-pkg", [broken])
