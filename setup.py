@@ -23,6 +23,8 @@ setup(
     extras_require={
         # e2e clients: devpi-client (brings build, requests), twine, uv (wheel with its binary)
         "test": ["devpi-client>=7,<8", "twine>=5", "uv>=0.4", "requests>=2.28"],
+        # tox -e typecheck: mypy with the zope.interface plugin, stubs for passlib
+        "typecheck": ["mypy>=2.0,<3", "mypy-zope>=1.0.17,<2", "types-passlib>=1.7"],
     },
     entry_points={"console_scripts": ["devpi-twisted = devpi_twisted.commands:main"]},
     classifiers=[

@@ -123,11 +123,12 @@ def twistd_log_file(twistd_options: Mapping[str, Any]) -> Optional[IO[str]]:
 
     def rotate(signum: int, frame: Any) -> None:
         from twisted.internet import reactor
+        from twisted.internet.interfaces import IReactorFromThreads
 
-        reactor.callFromThread(log_file.rotate)  # type: ignore[attr-defined]
+        IReactorFromThreads(reactor).callFromThread(log_file.rotate)
 
     signal.signal(signal.SIGUSR1, rotate)
-    return log_file  # type: ignore[return-value]
+    return log_file
 
 
 class LoggingServices(MultiService):

@@ -113,7 +113,7 @@ class Histogram:
         names = self.labels + ("le",)
         bounds = [format_value(bound) for bound in self.buckets] + ["+Inf"]
         for values, series in self._series.items():
-            total = 0
+            total: float = 0
             for bound, count in zip(bounds, series):
                 total += count
                 yield "_bucket", names, values + (bound,), total

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from twisted.python import reflect, usage
@@ -27,7 +27,8 @@ def env_name(option: str) -> str:
 class ServerDirOptions(usage.Options):
     """C{--serverdir}, which every command takes; all options of subclasses also from the environment."""
 
-    optParameters = [
+    #: [long name, short name, default, description(, coerce)], as usage.Options reads them
+    optParameters: list[list[Any]] = [
         ["serverdir", None, None, "server directory [~/.devpi-twisted/server]"],
     ]
 

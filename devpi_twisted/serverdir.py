@@ -10,7 +10,7 @@ import secrets
 import stat
 import uuid
 from dataclasses import dataclass
-from typing import IO, Optional
+from typing import IO, Any, Optional
 
 FORMAT = "devpi-twisted"
 FORMAT_VERSION = 1
@@ -75,7 +75,7 @@ def write_atomically(path: str, data: bytes, mode: int = 0o666) -> None:
         raise
 
 
-def _read_nodeinfo(path: str) -> dict:
+def _read_nodeinfo(path: str) -> dict[str, Any]:
     nodeinfo = os.path.join(path, NODEINFO)
     try:
         with open(nodeinfo, "rb") as f:
@@ -146,8 +146,8 @@ def open_serverdir(path: str, create: bool = True) -> ServerDir:
     lock = _lock(path)
     try:
         if not os.path.exists(os.path.join(path, NODEINFO)):
-            info = {"format": FORMAT, "version": FORMAT_VERSION, "uuid": uuid.uuid4().hex}
-            write_atomically(os.path.join(path, NODEINFO), json.dumps(info).encode(), 0o644)
+            fresh = {"format": FORMAT, "version": FORMAT_VERSION, "uuid": uuid.uuid4().hex}
+            write_atomically(os.path.join(path, NODEINFO), json.dumps(fresh).encode(), 0o644)
         info = _read_nodeinfo(path)
     except BaseException:
         lock.close()

@@ -6,9 +6,10 @@ import random
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from twisted.application.service import MultiService, Service
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
@@ -39,6 +40,7 @@ from devpi_twisted.mirror.warmer import Warmer
 from devpi_twisted.mirror.upstream import PooledHTTPClient, UpstreamClient, make_http_client
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.options import Options
 from devpi_twisted.replication.blobs import BlobFetcher
 from devpi_twisted.replication.feed import ReplicaFeeds
@@ -119,14 +121,20 @@ class WebService(Service):
     def _started(self, port: IListeningPort) -> None:
         self._port = port
         address = port.getHost()
-        url = self._info.outside_url or f"http://{address.host}:{address.port}/"
+        # a TCP endpoint's address; another kind (unix:) is shown whole
+        number: Union[int, str]
+        if isinstance(address, (IPv4Address, IPv6Address)):
+            host, number = address.host, address.port
+        else:
+            host, number = str(address), ""
+        url = self._info.outside_url or f"http://{host}:{number}/"
         self._log.info(
             "devpi-twisted {version} serving {url} (listening on {host}:{port}),"
             " data in {serverdir}",
             version=self._info.version,
             url=url,
-            host=address.host,
-            port=address.port,
+            host=host,
+            port=number,
             serverdir=self._info.serverdir,
         )
         self.listening.callback(port)
@@ -227,7 +235,7 @@ class MirrorSettings:
 def web_context(
     *,
     store: Store,
-    blobs: IBlobStore,
+    blobs: FileBlobStore,
     info: ServerInfo,
     reactor: Any,
     io: Runner,
@@ -257,7 +265,7 @@ def web_context(
         patience=mirror.patience,
         checks=PageChecks(reactor, io, mirror.checks_dir),
     )
-    list_url: Optional[Callable[[str, dict[str, Any]], str]] = None
+    list_url: Optional[Callable[[str, IndexConfig], str]] = None
     if primary_url is not None:
         list_url = lambda name, config: f"{primary_url}{name}/+simple/"  # noqa: E731
     mirrors = Mirrors(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Callable, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
@@ -11,8 +11,12 @@ from twisted.python.threadpool import ThreadPool
 
 T = TypeVar("T")
 
-#: Runs a blocking callable somewhere that is not the reactor thread.
-Runner = Callable[[Callable[[], T]], "Deferred[T]"]
+
+
+class Runner(Protocol):
+    """Runs a blocking callable somewhere that is not the reactor thread."""
+
+    def __call__(self, work: Callable[[], T], /) -> Deferred[T]: ...
 
 
 def pool_runner(reactor: IReactorFromThreads, pool: ThreadPool) -> Runner:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from types import ModuleType
 from typing import Optional, Sequence
 
 from twisted.python import usage
@@ -27,7 +28,7 @@ class CommandError(Exception):
     """A command cannot do its task; C{str()} says why."""
 
 
-def _command_module(name: str):  # type: ignore[no-untyped-def]
+def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"devpi_twisted.commands.{COMMANDS[name][0]}")
 
 
@@ -72,6 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sub = options.subOptions if options.subCommand else options
         print(f"{sub}\ndevpi-twisted: error: {error}", file=sys.stderr)
         return 2
+    assert options.subCommand is not None  # postOptions refuses no command
     try:
         return _command_module(options.subCommand).run(options.subOptions)
     except (CommandError, DumpError, ServerDirError) as error:

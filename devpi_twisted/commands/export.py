@@ -19,7 +19,7 @@ class Options(ServerDirOptions):
         " exported without their cached files; no uuid and no secret are exported."
     )
 
-    def parseArgs(self, directory: str) -> None:
+    def parseArgs(self, directory: str) -> None:  # type: ignore[override]  # usage.Options passes the positional arguments
         self["directory"] = directory
 
 

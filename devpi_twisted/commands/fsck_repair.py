@@ -92,8 +92,8 @@ def sources(
             entry = state.get(keys.file(relpath))
             if entry and entry.get("url"):
                 username, indexname = relpath.split("/")[:2]
-                config = state.get(keys.index(username, indexname)) or {}
-                url = mirrors.with_credentials(entry["url"], config)
+                config = state.get(keys.index(username, indexname))
+                url = mirrors.with_credentials(entry["url"], config) if config else entry["url"]
                 yield Source(without_credentials(url), download(url, timeout))
 
 

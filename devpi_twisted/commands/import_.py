@@ -33,7 +33,7 @@ class Options(ServerDirOptions):
         ["no-root-pypi", None, "do not create root/pypi (nor import the dump's)"],
     ]
 
-    def parseArgs(self, directory: str) -> None:
+    def parseArgs(self, directory: str) -> None:  # type: ignore[override]  # usage.Options passes the positional arguments
         self["directory"] = directory
 
     def settings(self) -> ImportSettings:

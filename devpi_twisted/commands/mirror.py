@@ -35,7 +35,7 @@ class WarmOptions(usage.Options):
         ["no-deps", None, "only the named requirements, not their dependencies"],
     ]
 
-    def parseArgs(self, index: str, *requirements: str) -> None:
+    def parseArgs(self, index: str, *requirements: str) -> None:  # type: ignore[override]  # usage.Options passes the arguments
         if index.strip("/").count("/") != 1:
             raise usage.UsageError(f"INDEX {index!r} is not user/index")
         if not requirements:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
 
 from devpi_twisted.serverdir import (
     BLOBS,
@@ -22,13 +22,6 @@ from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.sqlite import SQLiteBackend
 
 T = TypeVar("T")
-
-
-class WallClock:
-    """The time, for a store used outside the reactor."""
-
-    def seconds(self) -> float:
-        return time.time()
 
 
 def run_here(work: Callable[[], T]) -> "Deferred[T]":
@@ -62,7 +55,9 @@ def _open_store(path: str, create: bool) -> Store:
     """The store of the server directory at C{path}; unless C{create}, it must exist."""
     if not create and not os.path.exists(os.path.join(path, STORE)):
         raise ServerDirError(f"{path} holds no store ({STORE})")
-    return Store(SQLiteBackend(os.path.join(path, STORE)), run_here, WallClock())  # type: ignore[arg-type]
+    from twisted.internet import reactor  # for its clock: offline commands do not run it
+
+    return Store(SQLiteBackend(os.path.join(path, STORE)), run_here, IReactorTime(reactor))
 
 
 @dataclass

@@ -28,7 +28,7 @@ class Options(ServerDirOptions):
         " The user's login tokens stop working."
     )
 
-    def parseArgs(self, user: str) -> None:
+    def parseArgs(self, user: str) -> None:  # type: ignore[override]  # usage.Options passes the positional arguments
         self["user"] = user
 
 

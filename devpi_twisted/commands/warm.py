@@ -195,7 +195,7 @@ class CacheFiller:
                 continue
             marker = requirement.marker
             if marker is None or any(
-                marker.evaluate(dict(self._environment, extra=extra)) for extra in [""] + sorted(extras)
+                marker.evaluate({"extra": extra}) for extra in [""] + sorted(extras)
             ):
                 found.append(requirement)
         return found

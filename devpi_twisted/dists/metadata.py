@@ -9,7 +9,7 @@ import gzip
 import re
 import tarfile
 import zlib
-from typing import Any, BinaryIO, Callable, Iterable, Optional, Union, cast
+from typing import Any, BinaryIO, Callable, Iterable, Optional, Protocol, Union, cast
 
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -173,10 +173,14 @@ def _read_from_zip(
         return zips.read_member(archive, info, label, max_size)
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class _BoundedReader:
     """A read-only stream refusing to yield more than C{limit} bytes in total."""
 
-    def __init__(self, stream: BinaryIO, limit: int, label: str) -> None:
+    def __init__(self, stream: _Readable, limit: int, label: str) -> None:
         self._stream = stream
         self._left = limit
         self._limit = limit
@@ -204,22 +208,22 @@ class _BoundedTarInfo(tarfile.TarInfo):
         )
         if self.type in extended and self.size > MAX_EXTENDED_HEADER_SIZE:
             raise tarfile.ReadError("extended header too large")
-        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
+        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]  # a private hook the stubs leave out
         return member
 
 
-def _open_gzip(raw: BinaryIO) -> BinaryIO:
-    return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+def _open_gzip(raw: BinaryIO) -> _Readable:
+    return gzip.GzipFile(fileobj=raw, mode="rb")
 
 
-def _open_bz2(raw: BinaryIO) -> BinaryIO:
-    return bz2.BZ2File(raw, mode="rb")  # type: ignore[return-value]
+def _open_bz2(raw: BinaryIO) -> _Readable:
+    return bz2.BZ2File(raw, mode="rb")
 
 
 def _read_from_tar(
     path: Union[str, BinaryIO],
     label: str,
-    decompress: Callable[[BinaryIO], BinaryIO],
+    decompress: Callable[[BinaryIO], _Readable],
     max_size: int,
     max_unpacked: int,
     max_members: int,
@@ -229,6 +233,7 @@ def _read_from_tar(
     with zips.opened(path) as raw:
         try:
             stream = _BoundedReader(decompress(raw), max_unpacked, label)
+            # the stubs want a seekable, writable file; stream mode "r|" only reads
             archive = tarfile.open(  # type: ignore[call-overload]
                 fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from devpi_twisted.dump.bases import creation_order
 from devpi_twisted.dump.blobs import PendingBlob, write_blob
@@ -20,7 +20,7 @@ from devpi_twisted.model.errors import ModelError
 from devpi_twisted.model.indexes import MIRROR, STAGE, root_pypi_config
 from devpi_twisted.model.state import StateWriter
 from devpi_twisted.model.users import timestamp
-from devpi_twisted.store.blobs import IBlobStore
+from devpi_twisted.store.blobs import IBlobStore, IBlobWriter
 from devpi_twisted.store.changelog import Store, Transaction
 
 ROOT_PYPI = f"{ROOT}/pypi"
@@ -59,7 +59,7 @@ class ImportSummary:
 class _Plan:
     users: dict[str, UserRecord] = field(default_factory=dict)
     #: (name, config without bases, bases), every base before its users
-    indexes: list[tuple[str, dict[str, Any], list[str]]] = field(default_factory=list)
+    indexes: list[tuple[str, Mapping[str, Any], list[str]]] = field(default_factory=list)
     #: the stage indexes whose projects and files are imported
     stages: list[IndexDump] = field(default_factory=list)
 
@@ -250,7 +250,7 @@ class Importer:
         pending: dict[tuple[str, str], PendingBlob],
         pool: Executor,
     ) -> None:
-        writers = []
+        writers: list[IBlobWriter] = []
         for item in batch:
             index = item.index
             blobs = {desc.relpath: pending[index.name, desc.relpath].blob for desc in item.files}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 from devpi_twisted.dists.metadata import METADATA_KEYS
 from devpi_twisted.dump.dataindex import FileDesc
 from devpi_twisted.model.indexes import MIRROR, STAGE, config_keys
+from devpi_twisted.model.records import UserFields
 from devpi_twisted.model.users import FIELDS
 
 #: devpi's creation time of a user whose dump lacks one.
@@ -27,7 +28,7 @@ class UserRecord:
     """What devpi-twisted keeps of a dumped user."""
 
     pwhash: str
-    fields: dict[str, Any]
+    fields: UserFields
     created: str
     modified: Optional[str]
 
@@ -45,7 +46,7 @@ def user_from_dump(name: str, raw: dict[str, Any], warn: Warn) -> UserRecord:
         )
     elif not pwhash:
         warn(f"user {name}: has no password hash: set one with devpi-twisted passwd")
-    fields = {key: raw[key] for key in FIELDS if key in raw}
+    fields = cast(UserFields, {key: raw[key] for key in FIELDS if key in raw})
     return UserRecord(pwhash, fields, raw.get("created") or EPOCH, raw.get("modified"))
 
 

@@ -25,7 +25,7 @@ def restore_user(txn: StateWriter, name: str, record: UserRecord, now: float) ->
     txn.set(keys.user(name), stored)
 
 
-def restore_index(txn: StateWriter, name: str, config: dict[str, Any], bases: list[str]) -> None:
+def restore_index(txn: StateWriter, name: str, config: Mapping[str, Any], bases: list[str]) -> None:
     """Create an index (its bases must exist already)."""
     username, _, indexname = name.partition("/")
     raw = dict(config, bases=bases) if config["type"] == indexes.STAGE else config

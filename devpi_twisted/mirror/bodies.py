@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
+
+
+def body_producer(protocol: Protocol) -> IPushProducer:
+    """What a protocol given to C{IResponse.deliverBody} reads from: its transport, a push producer."""
+    return cast(IPushProducer, protocol.transport)
 
 
 class BodyReceiver(Protocol):
@@ -36,5 +42,5 @@ class BodyReceiver(Protocol):
     def stop(self, reason: Failure) -> None:
         """Abandon the body (the connection is closed) and fail with C{reason}."""
         if not self.done.called:
-            self.transport.stopProducing()
+            body_producer(self).stopProducing()
             self.done.errback(reason)

@@ -10,8 +10,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed
-from twisted.web.iweb import IRequest
+from twisted.web.server import Request
 
+from devpi_twisted.connections import abort_connection
 from devpi_twisted.dists import filenames, metadata
 from devpi_twisted.dists.errors import DistError
 from devpi_twisted.mirror.bodies import BodyReceiver
@@ -31,7 +32,8 @@ from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.releases import RELEASEFILE, StoredBlob, ref_blob
 from devpi_twisted.model.state import StateWriter
-from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter, finished_blob
+from devpi_twisted.model.records import IndexConfig
+from devpi_twisted.store.blobs import HashMismatch, IBlobStore, IBlobWriter, abort_all, finished_blob
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 
@@ -105,7 +107,7 @@ class MirrorFiles:
         return self._flights.busy()
 
     async def find(
-        self, name: str, config: dict[str, Any], relpath: str
+        self, name: str, config: IndexConfig, relpath: str
     ) -> tuple[str, dict[str, Any]]:
         """The (project, upstream link) of a mirror file path; fetches its page if needed."""
         username, _, indexname = name.partition("/")
@@ -126,9 +128,9 @@ class MirrorFiles:
     async def fetch(
         self,
         name: str,
-        config: dict[str, Any],
+        config: IndexConfig,
         relpath: str,
-        request: Optional[IRequest] = None,
+        request: Optional[Request] = None,
     ) -> bool:
         """
         Download a mirror file into the store. With C{request}, stream the
@@ -148,11 +150,11 @@ class MirrorFiles:
 
     async def _download(
         self,
-        config: dict[str, Any],
+        config: IndexConfig,
         relpath: str,
         project: str,
         link: dict[str, Any],
-        request: Optional[IRequest],
+        request: Optional[Request],
     ) -> None:
         writer: IBlobWriter = await self._io(self._blobs.writer)
         try:
@@ -163,7 +165,6 @@ class MirrorFiles:
                 raise NotFound(f"upstream has no {link['url']}")
             raise
         tail: Deferred[Any] = succeed(None)
-        streaming = request is not None
         if request is not None:
             request.setResponseCode(200)
             for header in _PASSED_HEADERS:
@@ -179,8 +180,8 @@ class MirrorFiles:
             # the last chunk reaches the client only once the hash is verified
             nonlocal tail, held_back
             idle.reset(patience)
-            if streaming and held_back:
-                request.write(held_back)  # type: ignore[union-attr]
+            if request is not None and held_back:
+                request.write(held_back)
             held_back = data
             tail = tail.addCallback(lambda _: self._io(lambda: writer.write(data)))
 
@@ -200,7 +201,7 @@ class MirrorFiles:
             self._log.error("download of {url} failed: {error}", url=link["url"], error=error)
             await self._io(writer.abort)
             if request is not None:
-                request.transport.abortConnection()
+                abort_connection(request)
             if isinstance(error, ResponseFailed):  # cut off: a 502, not a server error
                 message = f"upstream {link['url']} broke off the file: {describe(error)}"
                 raise UpstreamError(message) from error
@@ -231,7 +232,7 @@ class MirrorFiles:
         try:
             await self._store.transact(store)
         finally:
-            await self._io(lambda: [each.abort() for each in writers])
+            await self._io(lambda: abort_all(writers))
 
     def has_metadata(self, relpath: str) -> bool:
         """Whether the core metadata of mirror file C{relpath} is stored (on its own or with it)."""
@@ -240,7 +241,7 @@ class MirrorFiles:
         entry = self._store.get(keys.file(relpath))
         return entry is not None and bool(entry.get("core_metadata_sha256"))
 
-    async def fetch_metadata(self, name: str, config: dict[str, Any], relpath: str) -> None:
+    async def fetch_metadata(self, name: str, config: IndexConfig, relpath: str) -> None:
         """
         Make sure the PEP 658 metadata of mirror file C{relpath} (without
         C{.metadata}) is stored: the upstream's own C{.metadata} when its page
@@ -261,7 +262,7 @@ class MirrorFiles:
             raise NotFound(f"no metadata found in {relpath}")
 
     async def _fetch_metadata(
-        self, config: dict[str, Any], relpath: str, project: str, link: dict[str, Any]
+        self, config: IndexConfig, relpath: str, project: str, link: dict[str, Any]
     ) -> None:
         if self.has_metadata(relpath):
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Generic, Hashable, TypeVar
+from typing import Any, Callable, Coroutine, Generic, Hashable, TypeVar
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -28,7 +28,7 @@ class Flights(Generic[K, T]):
         """Whether work for C{key} is in progress."""
         return key in self._waiting
 
-    def join(self, key: K, start: Callable[[], Awaitable[T]]) -> Deferred[T]:
+    def join(self, key: K, start: Callable[[], Coroutine[Any, Any, T]]) -> Deferred[T]:
         """The outcome of the work for C{key}, starting it with C{start()} if none runs."""
         waiter: Deferred[T] = Deferred()
         waiters = self._waiting.get(key)
@@ -37,7 +37,7 @@ class Flights(Generic[K, T]):
             return waiter
         self._waiting[key] = [waiter]
         # the waiter is in place first: work that ends at once still reaches it
-        ensureDeferred(start()).addBoth(self._land, key)  # type: ignore[arg-type]
+        ensureDeferred(start()).addBoth(self._land, key)
         return waiter
 
     def _land(self, result: Any, key: K) -> None:

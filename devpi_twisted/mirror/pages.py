@@ -15,6 +15,7 @@ from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
 from devpi_twisted.model import mirrors
 from devpi_twisted.model.errors import NotFound
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 
@@ -73,7 +74,7 @@ class MirrorPages:
         """Until when the cached page counts as fresh (0 if it must be refreshed)."""
         return self._fresh_until.get((name, project), 0.0)
 
-    def expires_at(self, name: str, config: dict[str, Any], project: str) -> float:
+    def expires_at(self, name: str, config: IndexConfig, project: str) -> float:
         """When the cached page stops being fresh (0 if never confirmed), in this or an earlier run."""
         until = self._fresh_until.get((name, project))
         if until is not None:
@@ -81,7 +82,7 @@ class MirrorPages:
         checked = self.checks.checked_at((name, project))
         return 0.0 if checked is None else checked + mirrors.cache_expiry(config, self._default_expiry)
 
-    async def revalidate(self, name: str, config: dict[str, Any], project: str) -> None:
+    async def revalidate(self, name: str, config: IndexConfig, project: str) -> None:
         """
         Ask upstream for a page now, fresh or not (the warmer, before it
         expires); joins a refresh in flight. Raises as L{refresh}.
@@ -100,7 +101,7 @@ class MirrorPages:
         self._stale.discard((name, project))
         self.checks.forget((name, project))
 
-    async def refresh(self, name: str, config: dict[str, Any], project: str) -> bool:
+    async def refresh(self, name: str, config: IndexConfig, project: str) -> bool:
         """
         Make sure the page of C{project} on mirror C{name} is fresh; returns
         whether the cached page is served stale (upstream failed or offline).
@@ -133,7 +134,7 @@ class MirrorPages:
         return await patiently(self._clock, waiter, limit, True)
 
     async def _refresh(
-        self, name: str, config: dict[str, Any], project: str, cached: bool
+        self, name: str, config: IndexConfig, project: str, cached: bool
     ) -> bool:
         key = (name, project)
         username, _, indexname = name.partition("/")
@@ -168,13 +169,13 @@ class MirrorPages:
                 txn, username, indexname, project, links, serial, page.status
             )
         )
-        etag = (fetched.headers.getRawHeaders(b"etag") or [None])[0]
-        if etag is not None:
-            self._etags[key] = etag.decode("latin-1")
+        etags = fetched.headers.getRawHeaders(b"etag")
+        if etags:
+            self._etags[key] = etags[0].decode("latin-1")
         self._fresh(key, config)
         return False
 
-    def _fresh(self, key: Key, config: dict[str, Any]) -> None:
+    def _fresh(self, key: Key, config: IndexConfig) -> None:
         expiry = mirrors.cache_expiry(config, self._default_expiry)
         self._fresh_until[key] = self._clock.seconds() + expiry
         self._stale.discard(key)

@@ -228,7 +228,7 @@ class _Anchors(HTMLParser):
             elif name in _STATUS_METAS:
                 self.metas.setdefault(name, values.get("content") or "")
 
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
         """A C{<![...]>} section html.parser cannot read is skipped like a bogus comment."""
         try:
             return super().parse_marked_section(i, report)
@@ -375,7 +375,7 @@ def _safe_filename(filename: str) -> bool:
 
 def _valid_hashes(hashes: Mapping[Any, Any]) -> dict[str, str]:
     """Hashes with a hashlib algorithm name and a hex digest of the right length."""
-    valid = {}
+    valid: dict[str, str] = {}
     for name, digest in hashes.items():
         if not isinstance(name, str) or not isinstance(digest, str):
             continue
@@ -393,7 +393,7 @@ def _fragment_hashes(fragment: str) -> dict[str, str]:
     """C{sha256=HEX} (C{&}-separated pairs allowed) from a URL fragment."""
     if not fragment:
         return {}
-    pairs = {}
+    pairs: dict[str, str] = {}
     for part in fragment.split("&"):
         name, sep, digest = part.partition("=")
         if sep:
@@ -521,7 +521,7 @@ def parse_project_list(body: bytes, content_type: str) -> list[str]:
     else:
         names = (text for _, text in _read_html(body, content_type).anchors)
     seen: set[str] = set()
-    result = []
+    result: list[str] = []
     for name in names:
         if not isinstance(name, str) or not PROJECT_NAME_RE.fullmatch(name.strip()):
             continue

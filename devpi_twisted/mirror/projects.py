@@ -13,6 +13,7 @@ from devpi_twisted.mirror.flights import Flights, patiently
 from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_list
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError
 from devpi_twisted.model import keys, mirrors
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 
@@ -45,7 +46,7 @@ class MirrorProjects:
         default_expiry: float,
         offline: bool,
         log: Logger,
-        list_url: Optional[Callable[[str, dict[str, Any]], str]] = None,
+        list_url: Optional[Callable[[str, IndexConfig], str]] = None,
     ) -> None:
         self._store = store
         # where a mirror's list comes from: its upstream, or (replicas) the primary
@@ -72,7 +73,7 @@ class MirrorProjects:
         username, _, indexname = name.partition("/")
         return self._store.children(keys.mirror_pages_of(username, indexname))
 
-    async def names(self, name: str, config: dict[str, Any]) -> list[str]:
+    async def names(self, name: str, config: IndexConfig) -> list[str]:
         """The normalized names of the projects mirror C{name} offers."""
         if config.get("mirror_no_project_list"):
             return self._cached_names(name)
@@ -90,7 +91,7 @@ class MirrorProjects:
             await waiter
         return listing.names or self._cached_names(name)
 
-    async def _refresh(self, name: str, config: dict[str, Any], listing: _Listing) -> None:
+    async def _refresh(self, name: str, config: IndexConfig, listing: _Listing) -> None:
         try:
             fetched = await self._client.fetch(self._list_url(name, config), ACCEPT, listing.etag)
             if fetched.code == 200:

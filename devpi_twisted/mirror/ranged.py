@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import BinaryIO, Optional, cast
 
 from devpi_twisted.dists import metadata
 from devpi_twisted.dists.errors import DistError
@@ -65,7 +65,9 @@ async def read_wheel_metadata(
     requests = 1
     while True:
         try:
-            return RangedRead(await io(lambda: metadata.read_core_metadata(sparse, filename)))
+            # a sparse file reads as any binary file does (or says which bytes it lacks)
+            readable = cast(BinaryIO, sparse)
+            return RangedRead(await io(lambda: metadata.read_core_metadata(readable, filename)))
         except DistError:
             return RangedRead()
         except MissingBytes as missing:

@@ -33,6 +33,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IResponse
 
 from devpi_twisted.metrics import Metrics
+from devpi_twisted.mirror.bodies import body_producer
 from devpi_twisted.mirror.credentials import split_credentials
 
 T = TypeVar("T")
@@ -97,7 +98,7 @@ class PooledHTTPClient(HTTPClient):
 
 
 def make_http_client(
-    reactor: IReactorTCP, pool_size: int, idle_timeout: float = 60.0
+    reactor: IReactorTCP, pool_size: int, idle_timeout: int = 60
 ) -> PooledHTTPClient:
     """One pool keeping up to C{pool_size} idle connections per host; redirects bounded."""
     pool = HTTPConnectionPool(reactor, persistent=True)
@@ -172,7 +173,7 @@ class _Discard(Protocol):
     """Stops an unwanted body at once (the connection is not reused)."""
 
     def connectionMade(self) -> None:
-        self.transport.stopProducing()
+        body_producer(self).stopProducing()
 
 
 class _BodyReader(Protocol):
@@ -188,7 +189,7 @@ class _BodyReader(Protocol):
 
     def _stop(self) -> None:
         self._stopped = True
-        self.transport.stopProducing()
+        body_producer(self).stopProducing()
 
     def dataReceived(self, data: bytes) -> None:
         if self._stopped:
@@ -209,7 +210,7 @@ class _BodyReader(Protocol):
             self.done.errback(reason)
 
 
-class _Releasing(proxyForInterface(IProtocol)):  # type: ignore[misc]
+class _Releasing(proxyForInterface(IProtocol)):  # type: ignore[misc]  # a base class made at run time
     """A body protocol that gives back a per-host slot when the body ends."""
 
     def __init__(self, original: IProtocol, release: Callable[[], object]) -> None:
@@ -221,7 +222,7 @@ class _Releasing(proxyForInterface(IProtocol)):  # type: ignore[misc]
         self.original.connectionLost(reason)
 
 
-class _SlotResponse(proxyForInterface(IResponse)):  # type: ignore[misc]
+class _SlotResponse(proxyForInterface(IResponse)):  # type: ignore[misc]  # a base class made at run time
     """A response that holds its host's slot until its body has been delivered."""
 
     def __init__(self, original: IResponse, release: Callable[[], object]) -> None:
@@ -465,7 +466,7 @@ class UpstreamClient:
         except (UpstreamError, _Retry):
             raise
         except Exception as error:
-            if timer.called:
+            if not timer.active():  # it fired: nothing cancelled it yet
                 message = f"upstream {target.url} timed out after {self._timeout:g}s"
                 raise _Retry(UpstreamTimeout(message))
             if _wraps(error, (CancelledError, ConnectingCancelledError)):

@@ -14,6 +14,7 @@ from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, host_of
 from devpi_twisted.model import indexes, keys, mirrors
 from devpi_twisted.model.errors import NotFound
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.store.changelog import Store
 
 #: Seconds between two looks for pages about to expire.
@@ -67,7 +68,7 @@ class Warmer(Service):
             self._loop.stop()
         return None
 
-    def due(self) -> list[tuple[str, dict[str, Any], str]]:
+    def due(self) -> list[tuple[str, IndexConfig, str]]:
         """The (mirror, config, project) to revalidate now, the soonest to expire first."""
         now = self._clock.seconds()
         horizon = now + INTERVAL + 2 * self._client.timeout
@@ -102,7 +103,7 @@ class Warmer(Service):
         self.last = gatherResults(started, consumeErrors=True)
         return self.last
 
-    async def _revalidate(self, name: str, config: dict[str, Any], project: str) -> None:
+    async def _revalidate(self, name: str, config: IndexConfig, project: str) -> None:
         try:
             host = host_of(mirrors.upstream_url(config))
             if self._client.asked_to_wait(host) > 0:

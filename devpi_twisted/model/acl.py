@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from devpi_twisted.model.errors import Forbidden, PermissionDenied
+from devpi_twisted.model.records import IndexConfig
 
 ANONYMOUS = ":ANONYMOUS:"
 AUTHENTICATED = ":AUTHENTICATED:"
@@ -113,17 +114,17 @@ class Policy:
         self._check_index(identity, username, indexname, "delete")
 
 
-def may_upload(identity: Identity, config: dict[str, Any]) -> bool:
+def may_upload(identity: Identity, config: IndexConfig) -> bool:
     """Whether C{identity} may upload to, or push into, an index with C{config}: its C{acl_upload}."""
     return allows(config["acl_upload"], identity)
 
 
-def may_upload_toxresult(identity: Identity, config: dict[str, Any]) -> bool:
+def may_upload_toxresult(identity: Identity, config: IndexConfig) -> bool:
     """Whether C{identity} may attach tox results to an index's files: its C{acl_toxresult_upload}."""
     return allows(config["acl_toxresult_upload"], identity)
 
 
-def may_delete_entries(identity: Identity, username: str, config: dict[str, Any]) -> bool:
+def may_delete_entries(identity: Identity, username: str, config: IndexConfig) -> bool:
     """
     devpi's C{del_entry}: whether C{identity} may delete files, versions and
     projects of an index owned by C{username} with C{config}: its

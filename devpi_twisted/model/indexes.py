@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 from urllib.parse import urlsplit
 
 from devpi_twisted.model import keys
 from devpi_twisted.model.acl import ANONYMOUS, normalize_principal
 from devpi_twisted.model.errors import Conflict, Forbidden, InvalidInput, NotFound
 from devpi_twisted.model.names import check_indexname, normalize_project
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.model.state import StateReader, StateWriter
 
 STAGE = "stage"
@@ -28,10 +29,12 @@ _MIRROR_OPTIONAL = (
     "mirror_ignore_serial_header",
     "mirror_provides_core_metadata",
 )
+
+
 _OPERATION = re.compile(r"^(?P<key>[A-Za-z_]+)(?P<op>\+=|-=|=)(?P<value>.*)$", re.S)
 
 
-def stage_defaults(owner: str) -> dict[str, Any]:
+def stage_defaults(owner: str) -> IndexConfig:
     """The config of a stage index created with no keys."""
     return {
         "type": STAGE,
@@ -44,12 +47,12 @@ def stage_defaults(owner: str) -> dict[str, Any]:
     }
 
 
-def mirror_defaults(owner: str) -> dict[str, Any]:
+def mirror_defaults(owner: str) -> IndexConfig:
     """The config of a mirror index created with no keys."""
     return {"type": MIRROR, "volatile": True}
 
 
-def root_pypi_config() -> dict[str, Any]:
+def root_pypi_config() -> IndexConfig:
     """The config of C{root/pypi} as a new server creates it."""
     return {
         "type": MIRROR,
@@ -60,7 +63,7 @@ def root_pypi_config() -> dict[str, Any]:
     }
 
 
-_DEFAULTS: dict[str, Callable[[str], dict[str, Any]]] = {
+_DEFAULTS: dict[str, Callable[[str], IndexConfig]] = {
     STAGE: stage_defaults,
     MIRROR: mirror_defaults,
 }
@@ -126,10 +129,11 @@ def _as_inheritance(key: str, value: Any) -> str:
 
 
 def _as_url(key: str, value: Any) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput(f"'{key}' option must be a URL.")
-    return value
+    if isinstance(value, str):
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return value
+    raise InvalidInput(f"'{key}' option must be a URL.")
 
 
 def _as_seconds(key: str, value: Any) -> int:
@@ -172,12 +176,12 @@ def _parse_base(spec: str) -> tuple[str, str]:
     return username, indexname
 
 
-def get_index(state: StateReader, username: str, indexname: str) -> dict[str, Any]:
+def get_index(state: StateReader, username: str, indexname: str) -> IndexConfig:
     """The config of an index; raises L{NotFound}."""
     config = state.get(keys.index(username, indexname))
     if config is None:
         raise NotFound(f"The stage {username}/{indexname} could not be found.")
-    return config
+    return cast(IndexConfig, config)
 
 
 def project_names(state: StateReader, username: str, indexname: str) -> list[str]:
@@ -187,7 +191,7 @@ def project_names(state: StateReader, username: str, indexname: str) -> list[str
 
 def validate_config(
     state: StateReader, username: str, indexname: str, raw: Any
-) -> dict[str, Any]:
+) -> IndexConfig:
     """
     The full config of C{username/indexname} built from C{raw}: defaults for
     the keys it lacks, every value validated and coerced.
@@ -197,7 +201,7 @@ def validate_config(
     kind = raw.get("type", STAGE)
     if kind not in _DEFAULTS:
         raise InvalidInput(f"unknown index type {kind!r}")
-    config = _DEFAULTS[kind](username)
+    config: dict[str, Any] = dict(_DEFAULTS[kind](username))
     allowed = set(config) | set(_OPTIONAL[kind])
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -210,7 +214,7 @@ def validate_config(
             config[key] = _VALIDATORS[key](key, value)
     if kind == STAGE:
         _check_bases(state, f"{username}/{indexname}", config["bases"])
-    return config
+    return cast(IndexConfig, config)
 
 
 def _check_bases(state: StateReader, name: str, bases: list[str]) -> None:
@@ -241,7 +245,7 @@ def _path_back_to(
 
 def create_index(
     txn: StateWriter, username: str, indexname: str, raw: Any
-) -> dict[str, Any]:
+) -> IndexConfig:
     """Create an index under an existing user; return its config."""
     check_indexname(indexname)
     if indexname.startswith("+"):
@@ -255,9 +259,9 @@ def create_index(
     return config
 
 
-def apply_operations(config: dict[str, Any], operations: list[Any]) -> dict[str, Any]:
-    """Apply devpi-client's C{key=value}, C{key+=value}, C{key-=value} edits."""
-    result = dict(config)
+def apply_operations(config: IndexConfig, operations: list[Any]) -> dict[str, Any]:
+    """Apply devpi-client's C{key=value}, C{key+=value}, C{key-=value} edits (unvalidated)."""
+    result: dict[str, Any] = dict(config)
     for operation in operations:
         match = _OPERATION.match(operation) if isinstance(operation, str) else None
         if match is None:
@@ -290,7 +294,7 @@ def modify_index(
     indexname: str,
     body: Any,
     error_on_noop: bool = False,
-) -> dict[str, Any]:
+) -> IndexConfig:
     """
     Change an index's config, from either a complete config (keys not given
     go back to their defaults) or a list of key/value operations.

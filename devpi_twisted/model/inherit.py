@@ -8,13 +8,14 @@ from typing import Any, Callable, Optional
 from devpi_twisted.model import keys
 from devpi_twisted.model.indexes import MIRROR
 from devpi_twisted.model.state import StateReader
+from devpi_twisted.model.records import IndexConfig
 
 
 @dataclass(frozen=True)
 class Resolution:
     """The indexes an index reads through, in order, and the bases it lacks."""
 
-    order: list[tuple[str, dict[str, Any]]]
+    order: list[tuple[str, IndexConfig]]
     missing: list[str] = field(default_factory=list)
 
 
@@ -24,8 +25,8 @@ def resolution_order(state: StateReader, name: str) -> Resolution:
     its stage bases breadth-first, then every mirror met on the way, in the
     order first met. Bases that no longer exist are skipped and reported.
     """
-    stages: list[tuple[str, dict[str, Any]]] = []
-    mirrors: list[tuple[str, dict[str, Any]]] = []
+    stages: list[tuple[str, IndexConfig]] = []
+    mirrors: list[tuple[str, IndexConfig]] = []
     missing: list[str] = []
     queue, seen = [name], set()
     while queue:
@@ -34,7 +35,7 @@ def resolution_order(state: StateReader, name: str) -> Resolution:
             continue
         seen.add(current)
         username, _, indexname = current.partition("/")
-        config: Optional[dict[str, Any]] = state.get(keys.index(username, indexname))
+        config: Optional[IndexConfig] = state.get(keys.index(username, indexname))
         if config is None:
             missing.append(current)
         elif config["type"] == MIRROR and current != name:

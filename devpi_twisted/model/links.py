@@ -11,6 +11,7 @@ from devpi_twisted.model.indexes import MIRROR
 from devpi_twisted.model.inherit import Resolution, project_visibility, resolution_order
 from devpi_twisted.model.releases import PROVENANCE_SUFFIX, RELEASEFILE, Yanked, version_key, version_names
 from devpi_twisted.model.state import StateReader
+from devpi_twisted.model.records import IndexConfig, VersionRecord
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def mirror_status(state: StateReader, name: str, project: str) -> Optional[dict[
     return None if page is None else page.get("status")
 
 
-def mirrors_to_refresh(state: StateReader, name: str, project: str) -> list[tuple[str, dict[str, Any]]]:
+def mirrors_to_refresh(state: StateReader, name: str, project: str) -> list[tuple[str, IndexConfig]]:
     """The mirrors whose upstream page a project's page on C{name} needs, with their configs."""
     resolution = resolution_order(state, name)
     visibility = project_visibility(
@@ -235,7 +236,7 @@ def project_names(
     return list(names)
 
 
-def mirrors_in_order(state: StateReader, name: str) -> list[tuple[str, dict[str, Any]]]:
+def mirrors_in_order(state: StateReader, name: str) -> list[tuple[str, IndexConfig]]:
     """The mirror indexes in the resolution order of C{name}, with their configs."""
     return [
         (index, config)
@@ -246,7 +247,7 @@ def mirrors_in_order(state: StateReader, name: str) -> list[tuple[str, dict[str,
 
 def project_versions(
     state: StateReader, name: str, project: str, ignore_bases: bool = False
-) -> dict[str, tuple[str, dict[str, Any]]]:
+) -> dict[str, tuple[str, VersionRecord]]:
     """
     Every version of a project visible on index C{name}, mapped to the index
     holding it and its record; the first index in resolution order wins.
@@ -258,7 +259,7 @@ def project_versions(
         resolution, project, lambda index: _holds(state, index, project)
     )
     configs = dict(resolution.order)
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    found: dict[str, tuple[str, VersionRecord]] = {}
     for index in visibility.included:
         if configs[index]["type"] == MIRROR:
             continue

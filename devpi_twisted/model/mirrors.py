@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from devpi_twisted.model import keys
 from devpi_twisted.model.indexes import PYPI_SIMPLE_URL
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.state import StateReader, StateWriter
+from devpi_twisted.model.records import IndexConfig, MirrorPage
 
 _UNSAFE_DIR_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def upstream_url(config: dict[str, Any]) -> str:
+def upstream_url(config: IndexConfig) -> str:
     """The simple index a mirror index follows, with a trailing slash."""
     url = config.get("mirror_url") or PYPI_SIMPLE_URL
     return url if url.endswith("/") else url + "/"
 
 
-def with_credentials(url: str, config: dict[str, Any]) -> str:
+def with_credentials(url: str, config: IndexConfig) -> str:
     """
     C{url} with the user and password of the mirror's C{mirror_url} when it
     points at the same host (page links are stored without credentials).
@@ -33,13 +34,13 @@ def with_credentials(url: str, config: dict[str, Any]) -> str:
     return urlunsplit(target._replace(netloc=f"{userinfo}@{target.netloc}"))
 
 
-def upstream_project_url(config: dict[str, Any], project: str) -> str:
+def upstream_project_url(config: IndexConfig, project: str) -> str:
     """The upstream page of C{project} a mirror follows, without credentials."""
     parts = urlsplit(upstream_url(config) + quote(project, safe="") + "/")
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def cache_expiry(config: dict[str, Any], default: float) -> float:
+def cache_expiry(config: IndexConfig, default: float) -> float:
     """How long a cached page of this mirror stays fresh."""
     expiry = config.get("mirror_cache_expiry")
     return default if expiry is None else float(expiry)
@@ -60,9 +61,9 @@ def link_relpath(username: str, indexname: str, link: dict[str, Any]) -> str:
     return f"{username}/{indexname}/+e/{_UNSAFE_DIR_CHARS.sub('_', directory)}/{link['filename']}"
 
 
-def get_page(state: StateReader, username: str, indexname: str, project: str) -> Optional[dict[str, Any]]:
+def get_page(state: StateReader, username: str, indexname: str, project: str) -> Optional[MirrorPage]:
     """The cached upstream page of a project, or None."""
-    return state.get(keys.mirror_page(username, indexname, project))
+    return cast(Optional[MirrorPage], state.get(keys.mirror_page(username, indexname, project)))
 
 
 def store_page(
@@ -76,7 +77,7 @@ def store_page(
 ) -> bool:
     """Record a fetched page (with its PEP 792 status); True if anything changed (else nothing is written)."""
     key = keys.mirror_page(username, indexname, project)
-    record: dict[str, Any] = {"links": links, "serial": serial}
+    record: MirrorPage = {"links": links, "serial": serial}
     if status is not None:
         record["status"] = status
     if txn.get(key) == record:
@@ -92,7 +93,7 @@ def find_link(
     filename = relpath.rsplit("/", 1)[-1]
     for project in candidate_projects(filename):
         page = get_page(state, username, indexname, project)
-        for link in (page or {}).get("links", []):
+        for link in page.get("links", []) if page is not None else []:
             if link["filename"] == filename and link_relpath(username, indexname, link) == relpath:
                 return project, link
     return None

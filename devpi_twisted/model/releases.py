@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import formatdate
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, cast
 
 from packaging.version import InvalidVersion, Version
 
@@ -18,6 +18,7 @@ from devpi_twisted.model.errors import Conflict, Forbidden, InvalidInput, NotFou
 from devpi_twisted.model.indexes import MIRROR, get_index
 from devpi_twisted.model.names import normalize_project
 from devpi_twisted.model.state import StateReader, StateWriter
+from devpi_twisted.model.records import FileEntry, IndexConfig, VersionRecord
 
 RELEASEFILE = "releasefile"
 DOCZIP = "doczip"
@@ -75,7 +76,7 @@ def version_key(version: str) -> tuple[int, Any]:
         return (0, version)
 
 
-def stage_config(state: StateReader, username: str, indexname: str) -> dict[str, Any]:
+def stage_config(state: StateReader, username: str, indexname: str) -> IndexConfig:
     """The config of a stage index; a mirror cannot take uploads."""
     config = get_index(state, username, indexname)
     if config["type"] == MIRROR:
@@ -103,12 +104,12 @@ def new_version(name: str, version: str) -> dict[str, Any]:
 
 def get_version(
     state: StateReader, username: str, indexname: str, project: str, version: str
-) -> dict[str, Any]:
+) -> VersionRecord:
     """A version record; raises L{NotFound}."""
     record = state.get(keys.version(username, indexname, project, version))
     if record is None:
         raise NotFound(f"The version {version} of project {project} does not exist.")
-    return record
+    return cast(VersionRecord, record)
 
 
 def version_names(state: StateReader, username: str, indexname: str, project: str) -> list[str]:
@@ -199,7 +200,7 @@ def link_basename(link: dict[str, Any]) -> str:
 
 def _make_room(
     txn: StateWriter,
-    config: dict[str, Any],
+    config: IndexConfig,
     record: dict[str, Any],
     rel: str,
     sha256: str,
@@ -234,7 +235,7 @@ def _link(rel: str, relpath: str, sha256: str, log: list[dict[str, Any]]) -> dic
 
 def attach(
     txn: StateWriter,
-    config: dict[str, Any],
+    config: IndexConfig,
     username: str,
     indexname: str,
     record: dict[str, Any],
@@ -365,12 +366,12 @@ def add_doczip(
     )
 
 
-def get_file(state: StateReader, relpath: str) -> dict[str, Any]:
+def get_file(state: StateReader, relpath: str) -> FileEntry:
     """The entry of a stored file; raises L{NotFound}."""
     entry = state.get(keys.file(relpath))
     if entry is None:
         raise NotFound(f"no such file: {relpath}")
-    return entry
+    return cast(FileEntry, entry)
 
 
 def add_toxresult(
@@ -419,7 +420,7 @@ def attach_toxresult(
     return relpath
 
 
-def _check_deletable(config: dict[str, Any], force: bool, message: str) -> None:
+def _check_deletable(config: IndexConfig, force: bool, message: str) -> None:
     if not config["volatile"] and not force:
         raise Forbidden(message)
 

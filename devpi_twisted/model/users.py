@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from devpi_twisted.model import keys
 from devpi_twisted.model.releases import delete_index
 from devpi_twisted.model.errors import Conflict, Forbidden, InvalidInput, NotFound
 from devpi_twisted.model.names import check_username
+from devpi_twisted.model.records import UserFields, UserRecord, UserView
 from devpi_twisted.model.state import StateReader, StateWriter
 
 #: Fields a client may set besides the password.
@@ -22,7 +23,7 @@ def timestamp(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
-def parse_user_body(body: Any, creating: bool) -> tuple[Optional[str], dict[str, Any]]:
+def parse_user_body(body: Any, creating: bool) -> tuple[Optional[str], UserFields]:
     """
     Split a PUT/PATCH body into (password or None, other fields), refusing
     unknown keys and values of the wrong type.
@@ -38,23 +39,22 @@ def parse_user_body(body: Any, creating: bool) -> tuple[Optional[str], dict[str,
         raise InvalidInput("password needs to be set")
     if password is not None and not isinstance(password, str):
         raise InvalidInput("password must be a string")
-    fields = {key: body[key] for key in FIELDS if key in body}
     for key in ("email", "title", "description"):
-        if key in fields and not isinstance(fields[key], str):
+        if key in body and not isinstance(body[key], str):
             raise InvalidInput(f"{key} must be a string")
-    return password, fields
+    return password, cast(UserFields, {key: body[key] for key in FIELDS if key in body})
 
 
-def get_user(state: StateReader, username: str) -> dict[str, Any]:
+def get_user(state: StateReader, username: str) -> UserRecord:
     """The stored record of a user (including C{pwhash}); raises L{NotFound}."""
     record = state.get(keys.user(username))
     if record is None:
         raise NotFound(f"no user {username!r}")
-    return record
+    return cast(UserRecord, record)
 
 
 def create_user(
-    txn: StateWriter, username: str, pwhash: str, fields: dict[str, Any], now: float
+    txn: StateWriter, username: str, pwhash: str, fields: UserFields, now: float
 ) -> None:
     """Create a user with an already hashed password."""
     check_username(username)
@@ -62,25 +62,29 @@ def create_user(
         raise InvalidInput(f"username {username!r} may not start with '+'")
     if txn.get(keys.user(username)) is not None:
         raise Conflict("user already exists")
-    txn.set(
-        keys.user(username), dict(fields, pwhash=pwhash, created=timestamp(now))
-    )
+    # (the casts: mypy's strict checks do not let open TypedDicts be merged)
+    record = cast(UserRecord, {**fields, "pwhash": pwhash, "created": timestamp(now)})
+    txn.set(keys.user(username), record)
 
 
 def modify_user(
     txn: StateWriter,
     username: str,
-    fields: dict[str, Any],
+    fields: UserFields,
     pwhash: Optional[str],
     now: float,
 ) -> None:
     """Update some fields and, if C{pwhash} is given, the password."""
-    record = get_user(txn, username)
-    record.update(fields)
+    record = cast(UserRecord, {**get_user(txn, username), **fields})
     if pwhash is not None:
         record["pwhash"] = pwhash
     record["modified"] = timestamp(now)
     txn.set(keys.user(username), record)
+
+
+def changed_fields(record: UserRecord, fields: UserFields) -> UserFields:
+    """The C{fields} whose values differ from the stored C{record}'s."""
+    return cast(UserFields, {key: value for key, value in fields.items() if record.get(key) != value})
 
 
 def delete_user(txn: StateWriter, username: str) -> None:
@@ -95,10 +99,10 @@ def delete_user(txn: StateWriter, username: str) -> None:
     txn.delete(keys.user(username))
 
 
-def user_view(state: StateReader, username: str) -> dict[str, Any]:
+def user_view(state: StateReader, username: str) -> UserView:
     """A user as clients see it: no password hash, with its index configs."""
     record = get_user(state, username)
-    view = {key: value for key, value in record.items() if key != "pwhash"}
+    view = cast(UserView, {key: value for key, value in record.items() if key != "pwhash"})
     view["username"] = username
     view["indexes"] = {
         indexname: state.get(keys.index(username, indexname))
@@ -107,6 +111,6 @@ def user_view(state: StateReader, username: str) -> dict[str, Any]:
     return view
 
 
-def list_users(state: StateReader) -> dict[str, dict[str, Any]]:
+def list_users(state: StateReader) -> dict[str, UserView]:
     """Every user as clients see it, by name."""
     return {name: user_view(state, name) for name in state.children(keys.USERS)}

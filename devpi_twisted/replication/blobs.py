@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
@@ -81,7 +82,7 @@ class BlobFetcher(Service):
         while self.running and self._queue and self._fetching < CONCURRENCY:
             digest = self._queue.popleft()
             self._fetching += 1
-            d = self._flights.join(digest, lambda digest=digest: self._fetch(digest))
+            d = self._flights.join(digest, partial(self._fetch, digest))
             self._background.add(d)
             d.addBoth(self._fetched, digest, d)
 

@@ -10,9 +10,10 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
-from twisted.web.iweb import IRequest
+from twisted.web.server import Request
 from zope.interface import implementer
 
+from devpi_twisted.connections import abort_connection
 from devpi_twisted.replication.frames import commit_frame, heartbeat_frame
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.store.interface import Changes
@@ -45,7 +46,7 @@ class ReplicaFeed:
 
     def __init__(
         self,
-        request: IRequest,
+        request: Request,
         store: Store,
         io: Runner,
         clock: IReactorTime,
@@ -148,8 +149,7 @@ class ReplicaFeed:
     def cut(self) -> None:
         """Drop the replica's connection."""
         self._close()
-        if self._request.transport is not None:
-            self._request.transport.abortConnection()
+        abort_connection(self._request)
 
     def _close(self) -> None:
         if self._closed:
@@ -190,7 +190,7 @@ class ReplicaFeeds(Service):
         for feed in list(self._feeds.values()):
             feed.offer(serial, frame)
 
-    def connect(self, replica_uuid: str, request: IRequest, since: int, peer: ReplicaPeer) -> Deferred[None]:
+    def connect(self, replica_uuid: str, request: Request, since: int, peer: ReplicaPeer) -> Deferred[None]:
         """Stream to C{request} from C{since} on; fires when the replica is gone."""
         previous = self._feeds.get(replica_uuid)
         if previous is not None:

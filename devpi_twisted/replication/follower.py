@@ -15,8 +15,10 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
+from twisted.web.http_headers import Headers
 
 from devpi_twisted.auth.replicas import ReplicaTokens
+from devpi_twisted.mirror.bodies import body_producer
 from devpi_twisted.mirror.upstream import describe
 from devpi_twisted.model import keys
 from devpi_twisted.replication.frames import CONTENT_TYPE, FrameDecoder, FrameError, Heartbeat
@@ -85,7 +87,7 @@ class _StreamBody(Protocol):
         """Drop the connection and end with C{error}."""
         if not self.done.called:
             self._cancel_watchdog()
-            self.transport.stopProducing()
+            body_producer(self).stopProducing()
             self.done.errback(Failure(error))
 
     def _cancel_watchdog(self) -> None:
@@ -201,7 +203,7 @@ class Follower(Service):
             finally:
                 self._sleeping = None
 
-    def _headers(self) -> dict[bytes, list[bytes]]:
+    def _headers(self) -> Headers:
         headers = {
             b"accept": [CONTENT_TYPE + b", application/json;q=0.5"],
             b"authorization": [b"Bearer " + self._tokens.issue(self._uuid).encode()],
@@ -211,7 +213,7 @@ class Follower(Service):
         }
         if self._outside_url:
             headers[b"x-devpi-replica-outside-url"] = [self._outside_url.encode()]
-        return headers
+        return Headers(headers)
 
     async def _want_missing_blobs(self) -> None:
         """Fetch the blobs of commits applied before a restart that never arrived."""
@@ -291,7 +293,7 @@ class Follower(Service):
         self._queued_bytes += size
         if self._queued_bytes > QUEUE_LIMIT and not self._paused and self._body is not None:
             self._paused = True
-            self._body.transport.pauseProducing()
+            body_producer(self._body).pauseProducing()
         if self._queue and self._applying is None:
             self._applying = ensureDeferred(self._apply_queued())
 
@@ -306,7 +308,7 @@ class Follower(Service):
     async def _apply_queued(self) -> None:
         try:
             while self._queue:
-                batch = []
+                batch: list[Entry] = []
                 while self._queue and len(batch) < APPLY_BATCH:
                     batch.append(self._queue.popleft())
                 missing = await self._store.apply(batch, lambda: self._blob_effects(batch))
@@ -317,7 +319,7 @@ class Follower(Service):
                     self._queued_bytes = 0
                 if self._paused and self._queued_bytes < QUEUE_LIMIT // 2 and self._body is not None:
                     self._paused = False
-                    self._body.transport.resumeProducing()
+                    body_producer(self._body).resumeProducing()
         except Exception as error:
             self._queue.clear()
             self._queued_serial = self._store.serial

@@ -9,6 +9,7 @@ from devpi_twisted.mirror.pages import NOT_FOUND_EXPIRY, MirrorPages
 from devpi_twisted.mirror.parse import ACCEPT
 from devpi_twisted.mirror.upstream import UpstreamError, UpstreamNotFound
 from devpi_twisted.model.errors import NotFound
+from devpi_twisted.model.records import IndexConfig
 from devpi_twisted.replication.status import reported_serial
 
 
@@ -25,7 +26,7 @@ class PrimaryMirrorPages(MirrorPages):
         self._primary_url = primary_url
 
     async def _refresh(
-        self, name: str, config: dict[str, Any], project: str, cached: bool
+        self, name: str, config: IndexConfig, project: str, cached: bool
     ) -> bool:
         key = (name, project)
         url = f"{self._primary_url}{name}/+simple/{quote(project, safe='')}/"

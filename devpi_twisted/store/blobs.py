@@ -6,7 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Iterable, Optional, Protocol
 
 from zope.interface import Attribute, Interface, implementer
 
@@ -17,6 +17,12 @@ _SHA256_HEX = re.compile("[0-9a-f]{64}")
 def is_digest(text: str) -> bool:
     """Whether C{text} is a sha256 hex digest (the name of a blob)."""
     return _SHA256_HEX.fullmatch(text) is not None
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
 
 
 class HashMismatch(Exception):
@@ -73,7 +79,7 @@ class _FileBlobWriter:
         self._store = store
         fd, self.temp_path = tempfile.mkstemp(dir=store.temp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
-        self._hashes = {
+        self._hashes: dict[str, _Hasher] = {
             "sha256": hashlib.sha256(),
             "md5": hashlib.md5(usedforsecurity=False),
             "blake2_256": hashlib.blake2b(digest_size=32),
@@ -136,6 +142,12 @@ def finished_blob(
         writer.abort()
         raise
     return writer
+
+
+def abort_all(writers: Iterable[IBlobWriter]) -> None:
+    """Throw away every blob in C{writers} that was not published."""
+    for writer in writers:
+        writer.abort()
 
 
 def fsync_dir(path: str) -> None:

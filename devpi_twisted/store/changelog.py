@@ -183,7 +183,7 @@ class Store:
         return Committed(result, self.serial)
 
     async def apply(
-        self, entries: list[Entry], after: Callable[[], T] = lambda: None  # type: ignore[assignment,return-value]
+        self, entries: list[Entry], after: Optional[Callable[[], T]] = None
     ) -> Optional[T]:
         """
         Commit C{entries} (consecutive serials from a primary, starting at the
@@ -199,6 +199,8 @@ class Store:
 
             def commit() -> Optional[T]:
                 self._backend.commit_many(entries)
+                if after is None:
+                    return None
                 try:
                     return after()
                 except Exception:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from zope.interface import Interface
 
@@ -30,7 +30,7 @@ class IChangelogBackend(Interface):
         changelog entry and the new values are durable, or neither is.
         """
 
-    def commit_many(entries: list) -> None:
+    def commit_many(entries: Sequence[tuple[int, float, Changes]]) -> None:
         """
         Record consecutive commits, each an C{(serial, timestamp, changes)}
         entry, atomically as a whole: all of them are durable, or none.

@@ -19,7 +19,7 @@ from devpi_twisted.model.acl import Policy
 from devpi_twisted.replication.blobs import BlobFetcher
 from devpi_twisted.replication.feed import ReplicaFeeds
 from devpi_twisted.replication.status import ReplicaStatus
-from devpi_twisted.store.blobs import IBlobStore
+from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.threads import Runner
 from devpi_twisted.web.relay import Forwarder
@@ -89,7 +89,8 @@ class WebContext:
     """The collaborators of every request handler."""
 
     store: Store
-    blobs: IBlobStore
+    #: files on disk: they are served with sendfile-friendly producers by path
+    blobs: FileBlobStore
     info: ServerInfo
     clock: IReactorTime
     #: Runs blocking file work (parsing uploads, reading archives) off the reactor.
@@ -108,4 +109,4 @@ class WebContext:
         """
         if self.replication.replica is not None:
             await self.replication.replica.blobs.ensure(sha256)
-        return self.blobs.path(sha256)  # type: ignore[attr-defined,no-any-return]
+        return self.blobs.path(sha256)

@@ -13,6 +13,7 @@ from devpi_twisted.model import indexes
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.links import project_versions
 from devpi_twisted.model.names import normalize_project
+from devpi_twisted.model.records import VersionRecord
 from devpi_twisted.model.releases import DOCZIP, version_key
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.outside import outside_url
@@ -30,7 +31,7 @@ def _is_stable(version: str) -> bool:
 
 
 def doczip_link(
-    versions: dict[str, tuple[str, dict[str, Any]]], version: str
+    versions: dict[str, tuple[str, VersionRecord]], version: str
 ) -> Optional[dict[str, Any]]:
     """
     The doc zip link of C{version}, where C{latest} and C{stable} mean the

@@ -11,8 +11,8 @@ from typing import Any, BinaryIO, Optional, Union
 from twisted.logger import Logger
 from twisted.internet import tcp
 from twisted.web import http, server, static
-from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
+from twisted.web.server import Request
 
 from devpi_twisted.model import acl, indexes, keys, releases, serving
 from devpi_twisted.model.errors import NotFound, PermissionDenied
@@ -40,7 +40,7 @@ MAX_RANGES = 16
 #: The content types of what is served at a release file's path plus a suffix.
 _ATTACHED_TYPES = {
     serving.METADATA_SUFFIX: METADATA_TYPE,
-    serving.PROVENANCE_SUFFIX: "application/json",
+    releases.PROVENANCE_SUFFIX: "application/json",
 }
 
 _ENTITY_TAG = re.compile(rb'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
@@ -92,7 +92,7 @@ class WholeFileProducer:
     static producers are pull producers, driven one chunk per tick).
     """
 
-    def __init__(self, request: IRequest, file: BinaryIO) -> None:
+    def __init__(self, request: Request, file: BinaryIO) -> None:
         self._request = request
         self._file = file
         self._paused = False
@@ -147,7 +147,7 @@ class SendfileProducer:
     #: Most bytes sent in one go before other connections get a turn.
     STEP = 4 * 1024 * 1024
 
-    def __init__(self, request: IRequest, file: BinaryIO, transport: Any) -> None:
+    def __init__(self, request: Request, file: BinaryIO, transport: Any) -> None:
         self._request = request
         self._file = file
         self._transport = transport
@@ -156,7 +156,7 @@ class SendfileProducer:
         self._done = False
 
     @classmethod
-    def usable(cls, request: IRequest) -> Optional[Any]:
+    def usable(cls, request: Request) -> Optional[Any]:
         """The transport to send to, when it is a plain TCP connection; else None."""
         transport = getattr(getattr(request, "channel", None), "transport", None)
         if not isinstance(transport, tcp.Connection) or not hasattr(os, "sendfile"):
@@ -242,12 +242,12 @@ class StoredFile(static.File):
         super().__init__(path, defaultType="application/octet-stream")
         self.relpath = relpath
         # set here, static.File would otherwise guess type *and* encoding (.gz)
-        self.type = content_type
+        self.type = content_type  # type: ignore[assignment]  # static.File declares type = None
         self.encoding = None
         self.etag = sha256
         self.last_modified = last_modified
 
-    def render_GET(self, request: IRequest) -> Union[bytes, int]:
+    def render_GET(self, request: Request) -> Union[bytes, int]:
         """Send the blob (or the requested ranges, or 304), streamed from disk."""
         self.restat(False)
         try:
@@ -283,7 +283,7 @@ class StoredFile(static.File):
 
     render_HEAD = render_GET
 
-    def _not_modified(self, request: IRequest) -> bool:
+    def _not_modified(self, request: Request) -> bool:
         """C{If-None-Match}, else C{If-Modified-Since} (RFC 9110 13.2.2)."""
         tags = request.requestHeaders.getRawHeaders(b"if-none-match")
         if tags is not None:
@@ -292,7 +292,7 @@ class StoredFile(static.File):
         modified = http_date_seconds(self.last_modified)
         return since is not None and modified is not None and modified <= since
 
-    def _range_applies(self, request: IRequest) -> bool:
+    def _range_applies(self, request: Request) -> bool:
         """C{If-Range}: ranges only for our strong ETag or exact Last-Modified."""
         condition = request.getHeader(b"if-range")
         if condition is None:
@@ -302,7 +302,7 @@ class StoredFile(static.File):
             return condition == b'"%s"' % self.etag.encode("ascii")
         return self.last_modified is not None and condition == self.last_modified.encode("ascii")
 
-    def _too_many_ranges(self, request: IRequest) -> bool:
+    def _too_many_ranges(self, request: Request) -> bool:
         """Ranges that would make the reply larger than the file are not served."""
         try:
             ranges = self._parseRangeHeader(request.getHeader(b"range"))
@@ -313,7 +313,7 @@ class StoredFile(static.File):
         total = sum(self._rangeToOffsetAndSize(start, end)[1] for start, end in ranges)
         return len(ranges) > MAX_RANGES or total > self.getFileSize()
 
-    def makeProducer(self, request: IRequest, fileForReading: BinaryIO) -> Any:
+    def makeProducer(self, request: Request, fileForReading: BinaryIO) -> Any:
         if request.getHeader(b"range") is None or (
             not self._range_applies(request) or self._too_many_ranges(request)
         ):
@@ -335,7 +335,7 @@ class StoredFile(static.File):
         result: tuple[int, int] = super()._rangeToOffsetAndSize(start, end)
         return result
 
-    def _doMultipleRangeRequest(self, request: IRequest, byteRanges: list[Any]) -> Any:
+    def _doMultipleRangeRequest(self, request: Request, byteRanges: list[Any]) -> Any:
         rangeInfo = super()._doMultipleRangeRequest(request, byteRanges)
         # static.File returns ([], b"") when nothing is satisfiable, which its
         # producer cannot iterate: send the empty 416 body instead
@@ -365,7 +365,7 @@ class FileRoutes:
         path = await self._ctx.blob_path(sha256)
         return StoredFile(path, relpath, type_, sha256, entry.get("last_modified"))
 
-    async def _from_mirror(self, request: IRequest, source: serving.Source, username: str, indexname: str, relpath: str) -> bool:
+    async def _from_mirror(self, request: Request, source: serving.Source, username: str, indexname: str, relpath: str) -> bool:
         """
         Fetch a file of a mirror index that is not stored yet; True when the
         reply is complete (the download was streamed, or a redirect upstream).
@@ -385,14 +385,14 @@ class FileRoutes:
         return await ctx.mirrors.files.fetch(name, config, relpath, request if streaming else None)
 
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["GET"])
-    def get_file(self, request: IRequest, username: str, indexname: str, rest: str) -> Any:
+    def get_file(self, request: Request, username: str, indexname: str, rest: str) -> Any:
         return self._serve(request, username, indexname, f"{username}/{indexname}/+f/{rest}")
 
     @app.route("/<name:username>/<name:indexname>/+e/<path:rest>", methods=["GET"])
-    def get_mirror_file(self, request: IRequest, username: str, indexname: str, rest: str) -> Any:
+    def get_mirror_file(self, request: Request, username: str, indexname: str, rest: str) -> Any:
         return self._serve(request, username, indexname, f"{username}/{indexname}/+e/{rest}")
 
-    async def _serve(self, request: IRequest, username: str, indexname: str, relpath: str) -> Any:
+    async def _serve(self, request: Request, username: str, indexname: str, relpath: str) -> Any:
         ctx = self._ctx
         source = serving.file_source(ctx.store, username, indexname, relpath, ctx.replication.replica is not None)
         if source is serving.Source.PRIMARY:
@@ -414,7 +414,7 @@ class FileRoutes:
         return await self._stored(relpath, entry["sha256"], entry, content_type(filename))
 
     @app.route("/<name:username>/<name:indexname>/+f/<path:rest>", methods=["DELETE"])
-    async def delete_file(self, request: IRequest, username: str, indexname: str, rest: str) -> bytes:
+    async def delete_file(self, request: Request, username: str, indexname: str, rest: str) -> bytes:
         ctx = self._ctx
         relpath = f"{username}/{indexname}/+f/{rest}"
         auth = await authenticate(ctx, request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
@@ -10,6 +10,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from devpi_twisted.web.access_log import CACHED_SIMPLE_PAGE
 from devpi_twisted.web.context import WebContext
+from devpi_twisted.web.site import LimitedRequest
 
 
 class DevpiHeaders(Resource):
@@ -49,9 +50,10 @@ class DevpiHeaders(Resource):
         serial = str(self._ctx.store.serial).encode("ascii")
         request.setHeader(b"x-devpi-serial", serial)
         reply = self._shortcut(request)
+        limited = cast(LimitedRequest, request)  # the site makes only these
         if reply is not None:
-            request.route = CACHED_SIMPLE_PAGE  # type: ignore[attr-defined]
-        if reply is not None and request.code == 304:
+            limited.route = CACHED_SIMPLE_PAGE
+        if reply is not None and limited.code == 304:
             # finished here: returning b"" would make twisted add Content-Length: 0
             request.finish()
             return NOT_DONE_YET

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 from twisted.web.iweb import IRequest
 
@@ -18,6 +18,7 @@ from devpi_twisted.model.acl import Identity
 from devpi_twisted.model.errors import PermissionDenied
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.replies import HTTPError
+from devpi_twisted.web.site import LimitedRequest
 
 _CHALLENGE = {b"www-authenticate": b'Basic realm="pypi"'}
 
@@ -31,7 +32,7 @@ async def authenticate(ctx: WebContext, request: IRequest) -> Authentication:
     except MalformedCredentials as error:
         return Authentication(Identity(), INVALID, str(error))
     auth = await ctx.auth.authenticator.authenticate(credentials)
-    request.username = auth.identity.username  # type: ignore[attr-defined]
+    cast(LimitedRequest, request).username = auth.identity.username  # the site makes only these
     return auth
 
 

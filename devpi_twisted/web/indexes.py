@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.web.iweb import IRequest
 
 from devpi_twisted.model import indexes, releases
@@ -31,13 +33,14 @@ class IndexRoutes:
             at_directory = request.path.endswith(b"/")
             return await self._pages.project_list(request, username, indexname, at_directory)
         config = indexes.get_index(ctx.store, username, indexname)
+        view: dict[str, Any] = dict(config)
         if not has_arg(request, b"no_projects"):
             if config["type"] == indexes.MIRROR:
                 name = f"{username}/{indexname}"
-                config["projects"] = sorted(await ctx.mirrors.projects.names(name, config))
+                view["projects"] = sorted(await ctx.mirrors.projects.names(name, config))
             else:
-                config["projects"] = indexes.project_names(ctx.store, username, indexname)
-        return result_reply(request, "indexconfig", config)
+                view["projects"] = indexes.project_names(ctx.store, username, indexname)
+        return result_reply(request, "indexconfig", view)
 
     @app.route(_INDEX, methods=["PUT"], strict_slashes=False)
     async def create_index(self, request: IRequest, username: str, indexname: str) -> bytes:

@@ -57,15 +57,15 @@ class ProjectRoutes:
                 raise PermissionDenied(f"no permission to modify {username}/{indexname}")
 
     @app.route(_PROJECT, methods=["GET"])
-    def get_project(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
+    async def get_project(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
         if wants_simple(request):
-            return self._pages.project_page(request, username, indexname, project, None)
+            return await self._pages.project_page(request, username, indexname, project, None)
         return self._project_view(request, username, indexname, project)
 
     @app.route(_PROJECT + "/", methods=["GET"])
-    def get_project_slash(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
+    async def get_project_slash(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
         if wants_simple(request):
-            return self._pages.project_page(request, username, indexname, project, FROM_INDEX_PROJECT)
+            return await self._pages.project_page(request, username, indexname, project, FROM_INDEX_PROJECT)
         return self._project_view(request, username, indexname, project)
 
     def _project_view(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from treq.client import HTTPClient
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -10,14 +10,16 @@ from twisted.logger import Logger
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import NOT_DONE_YET
+from twisted.web.server import NOT_DONE_YET, Request
 
+from devpi_twisted.connections import abort_connection
 from devpi_twisted.mirror.bodies import BodyReceiver
 from devpi_twisted.mirror.upstream import describe
 from devpi_twisted.replication.status import ReplicaStatus, reported_serial
 from devpi_twisted.store.changelog import Store
 from devpi_twisted.web.outside import outside_url
 from devpi_twisted.web.replies import error_reply
+from devpi_twisted.web.site import LimitedRequest
 
 #: Headers that describe one connection, not the request: never relayed.
 _HOP_BY_HOP = frozenset(
@@ -75,10 +77,11 @@ class Forwarder:
         headers.addRawHeader(b"x-forwarded-for", getattr(forwarded, "host", "unknown").encode())
         return headers
 
-    async def relay(self, request: IRequest, wait_for_serial: bool) -> None:
+    async def relay(self, request: Request, wait_for_serial: bool) -> None:
         """Answer C{request} with the primary's reply (streamed unless C{wait_for_serial})."""
         url = self._status.primary_url + request.uri.decode("latin-1").lstrip("/")
-        request.content.seek(0)
+        if request.content is not None:
+            request.content.seek(0)
         sending = self._http.request(
             request.method.decode("ascii"),
             url,
@@ -105,7 +108,7 @@ class Forwarder:
             await body_done.done
         except Exception as error:
             self._log.warn("relaying {uri} from the primary broke off: {error}", uri=request.uri, error=describe(error))
-            request.transport.abortConnection()
+            abort_connection(request)
 
     async def _until_applied(self, response: Any) -> None:
         serial = reported_serial(response.headers)
@@ -116,7 +119,7 @@ class Forwarder:
                 timeout=self._timeout,
             )
 
-    def _start_reply(self, request: IRequest, response: Any) -> None:
+    def _start_reply(self, request: Request, response: Any) -> None:
         request.setResponseCode(response.code, response.phrase)
         for name, values in response.headers.getAllRawHeaders():
             if name.lower() not in _HOP_BY_HOP:
@@ -141,14 +144,22 @@ class ReplicaGate(Resource):
     def render(self, request: IRequest) -> object:
         if request.method in _READS:
             return self._wrapped.render(request)
-        request.route = RELAYED_WRITE  # type: ignore[attr-defined]
+        return self._relay(cast(LimitedRequest, request))  # the site makes only these
+
+    def _relay(self, request: LimitedRequest) -> object:
+        request.route = RELAYED_WRITE
         gone: list[bool] = []
         request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def finish(_: object) -> None:
+            if not (gone or request.finished):
+                request.finish()
+
         relaying: Deferred[None] = ensureDeferred(self._forwarder.relay(request, wait_for_serial=True))
         relaying.addErrback(lambda failure: self._failed(request, failure))
-        relaying.addCallback(lambda _: None if gone or request.finished else request.finish())
+        relaying.addCallback(finish)
         return NOT_DONE_YET
 
-    def _failed(self, request: IRequest, failure: Any) -> None:
+    def _failed(self, request: Request, failure: Any) -> None:
         if not request.startedWriting:
             request.write(error_reply(request, 502, f"relaying to the primary failed: {failure.getErrorMessage()}"))

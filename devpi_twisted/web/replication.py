@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.web.iweb import IRequest
+from twisted.web.server import Request
 
 from devpi_twisted.auth.replicas import InvalidReplicaToken
 from devpi_twisted.replication.feed import ReplicaPeer
@@ -18,7 +18,7 @@ from devpi_twisted.web.routing import route_map
 _CHALLENGE = {b"www-authenticate": b'Bearer realm="devpi-replication"'}
 
 
-def _header(request: IRequest, name: bytes, default: str) -> str:
+def _header(request: Request, name: bytes, default: str) -> str:
     return (request.getHeader(name) or default.encode()).decode("ascii", "replace")
 
 
@@ -30,7 +30,7 @@ class ReplicationRoutes:
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
 
-    def _replica_uuid(self, request: IRequest) -> str:
+    def _replica_uuid(self, request: Request) -> str:
         """The uuid of the replica sending C{request}; 401/403 for anyone else."""
         ctx = self._ctx
         if ctx.replication.feeds is None or ctx.replication.tokens is None:
@@ -44,7 +44,7 @@ class ReplicationRoutes:
             raise HTTPError(403, str(error))
 
     @app.route("/+changelog/stream", methods=["GET"])
-    async def stream(self, request: IRequest) -> Any:
+    async def stream(self, request: Request) -> Any:
         ctx = self._ctx
         uuid = self._replica_uuid(request)
         assert ctx.replication.feeds is not None
@@ -84,7 +84,7 @@ class ReplicationRoutes:
         return None
 
     @app.route("/+blobs/<string:sha256>", methods=["GET", "HEAD"])
-    def blob(self, request: IRequest, sha256: str) -> Any:
+    def blob(self, request: Request, sha256: str) -> Any:
         self._replica_uuid(request)
         if not is_digest(sha256) or not self._ctx.blobs.exists(sha256):
             raise HTTPError(404, f"no blob {sha256}")

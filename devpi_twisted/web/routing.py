@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from klein import Klein
 from twisted.web.iweb import IRequest
 from werkzeug.routing import BaseConverter
+
+from devpi_twisted.web.site import LimitedRequest
 
 
 class NameConverter(BaseConverter):
@@ -48,5 +50,5 @@ class RouteTable(Klein):
             self._endpoints[endpoint] = handler
 
     def execute_endpoint(self, endpoint: str, request: IRequest, *args: Any, **kwargs: Any) -> Any:
-        request.route = endpoint  # type: ignore[attr-defined]
+        cast(LimitedRequest, request).route = endpoint  # the site makes only these
         return self._owners[endpoint].execute_endpoint(endpoint, request, *args, **kwargs)

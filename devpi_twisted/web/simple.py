@@ -244,25 +244,25 @@ class SimpleRoutes:
         self._pages = pages
 
     @app.route(_INDEX + "/+simple/", methods=["GET"])
-    def simple_list(self, request: IRequest, username: str, indexname: str) -> bytes:
-        return self._pages.project_list(request, username, indexname, at_directory=True)
+    async def simple_list(self, request: IRequest, username: str, indexname: str) -> bytes:
+        return await self._pages.project_list(request, username, indexname, at_directory=True)
 
     @app.route(_INDEX + "/+simple", methods=["GET"])
-    def simple_list_without_slash(self, request: IRequest, username: str, indexname: str) -> bytes:
+    async def simple_list_without_slash(self, request: IRequest, username: str, indexname: str) -> bytes:
         if wants_simple(request):
-            return self._pages.project_list(request, username, indexname, at_directory=False)
+            return await self._pages.project_list(request, username, indexname, at_directory=False)
         return redirect(request, self._ctx, f"/{username}/{indexname}/+simple/")
 
     @app.route(_INDEX + "/+simple/<project>/", methods=["GET"])
-    def simple_project(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
-        return self._pages.project_page(request, username, indexname, project, FROM_SIMPLE_PROJECT)
+    async def simple_project(self, request: IRequest, username: str, indexname: str, project: str) -> bytes:
+        return await self._pages.project_page(request, username, indexname, project, FROM_SIMPLE_PROJECT)
 
     @app.route(_INDEX + "/+simple/<project>", methods=["GET"])
-    def simple_project_without_slash(
+    async def simple_project_without_slash(
         self, request: IRequest, username: str, indexname: str, project: str
     ) -> bytes:
         if wants_simple(request):
-            return self._pages.project_page(request, username, indexname, project, None)
+            return await self._pages.project_page(request, username, indexname, project, None)
         return redirect(request, self._ctx, f"/{username}/{indexname}/+simple/{project}/")
 
     @app.route(_INDEX + "/+simple/<project>/refresh", methods=["POST"])

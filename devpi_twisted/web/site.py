@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from twisted.logger import Logger
 from twisted.web import server
@@ -35,10 +35,14 @@ class LimitedRequest(server.Request):
         kwargs["parsePOSTFormSubmission"] = False
         super().__init__(*args, **kwargs)
         #: when the request line arrived, on the site's clock
-        self.started: float = self.channel.site.reactor.seconds()
+        self.started: float = self._site().reactor.seconds()
+
+    def _site(self) -> DevpiSite:
+        # the site's buildProtocol gives the channel its site; the stubs do not declare it
+        return cast(DevpiSite, self.channel.site)  # type: ignore[attr-defined]
 
     def _limit(self) -> int:
-        return self.channel.site.max_body_size  # type: ignore[no-any-return]
+        return self._site().max_body_size
 
     def gotLength(self, length: Optional[int]) -> None:
         if length is not None and length > self._limit():
@@ -96,7 +100,7 @@ class DevpiSite(server.Site):
             ("route",),
         )
 
-    def log(self, request: LimitedRequest) -> None:  # type: ignore[override]
+    def log(self, request: LimitedRequest) -> None:  # type: ignore[override]  # requestFactory makes only these
         """Log and count a finished request (instead of twisted's combined log line)."""
         duration = max(0.0, self.reactor.seconds() - request.started)
         route = request.route

@@ -9,7 +9,7 @@ from twisted.web.iweb import IRequest
 from devpi_twisted.model import acl, keys, releases
 from devpi_twisted.model.errors import NotFound, PermissionDenied
 from devpi_twisted.model.releases import StoredBlob
-from devpi_twisted.store.blobs import finished_blob
+from devpi_twisted.store.blobs import IBlobWriter, finished_blob
 from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
@@ -50,7 +50,7 @@ class ToxResultRoutes:
         if ctx.store.get(keys.file(relpath)) is None:
             raise NotFound(f"no release file found at {relpath}")
 
-        def write() -> tuple[StoredBlob, object]:
+        def write() -> tuple[StoredBlob, IBlobWriter]:
             writer = finished_blob(ctx.blobs, body)
             return StoredBlob("toxresult", writer.digests()["sha256"], len(body)), writer
 
@@ -61,13 +61,13 @@ class ToxResultRoutes:
             outcome = releases.add_toxresult(
                 txn, username, indexname, relpath, blob, auth.identity.username, now
             )
-            txn.before_commit(writer.publish)  # type: ignore[attr-defined]
+            txn.before_commit(writer.publish)
             return outcome
 
         try:
             outcome = await commit(ctx, request, store)
         finally:
-            await ctx.io(writer.abort)  # type: ignore[attr-defined]
+            await ctx.io(writer.abort)
         return result_reply(
             request, "toxresultpath", f"{outcome.relpath}#sha256={blob.sha256}"
         )

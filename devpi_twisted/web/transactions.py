@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, TypeVar
 
 from twisted.web.iweb import IRequest
@@ -19,7 +20,7 @@ def remove_orphaned_blobs(txn: Transaction, blobs: IBlobStore) -> None:
     for key, value in txn.changes.items():
         digest = keys.blob_digest(key)
         if digest is not None and value is None:
-            txn.after_commit(lambda digest=digest: blobs.remove(digest))
+            txn.after_commit(partial(blobs.remove, digest))
 
 
 async def commit(

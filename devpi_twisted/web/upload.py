@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
@@ -16,7 +16,7 @@ from devpi_twisted.model import acl, releases
 from devpi_twisted.model.errors import ModelError, PermissionDenied
 from devpi_twisted.model.provenance import provenance_from_attestations
 from devpi_twisted.model.releases import StoredBlob
-from devpi_twisted.store.blobs import IBlobWriter, finished_blob
+from devpi_twisted.store.blobs import IBlobWriter, abort_all, finished_blob
 from devpi_twisted.store.changelog import Transaction
 from devpi_twisted.web.context import WebContext
 from devpi_twisted.web.incoming import authenticate, permission
@@ -121,7 +121,7 @@ class Uploads:
         if "content" not in form.files:
             raise InvalidDistribution("content file field not found")
         filename, writer, _ = form.files["content"]
-        return filename, writer
+        return filename, cast(IBlobWriter, writer)  # parse_form was given blob writers
 
     async def _file_upload(
         self, request: IRequest, form: UploadForm, who: Optional[str], username: str, indexname: str
@@ -166,7 +166,7 @@ class Uploads:
             )
         finally:
             # the METADATA and provenance blobs are not part of the form: thrown away unless published
-            await self._ctx.io(lambda: [extra.abort() for extra in writers[1:]])
+            await self._ctx.io(lambda: abort_all(writers[1:]))
         _log_upload(who, username, indexname, meta["name"], meta["version"], blob, outcome.identical)
         return reason_reply(request, 200, releases.upload_message(self._ctx.store, username, indexname, outcome))
 
@@ -212,8 +212,7 @@ class Uploads:
     async def _doc_upload(
         self, request: IRequest, form: UploadForm, who: Optional[str], username: str, indexname: str
     ) -> bytes:
-        name = form.first("name")
-        filenames.check_project_name(name)
+        name = filenames.check_project_name(form.first("name"))
         version = form.first("version") or None
         if version is not None:
             filenames.check_version(version)

@@ -60,7 +60,7 @@ class UserRoutes:
             read_json(request, ctx.json_body_limit), creating=False
         )
         current = users.get_user(ctx.store, username)
-        changed = {k: v for k, v in fields.items() if current.get(k) != v}
+        changed = users.changed_fields(current, fields)
         with permission(auth):
             ctx.auth.policy.check_modify_user(
                 auth.identity, username, password_only=not changed

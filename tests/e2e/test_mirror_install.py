@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from typing import Any, Callable, Optional, TypeVar
 
@@ -35,8 +34,6 @@ ROOT = ("root", "")
 ALICE = ("alice", "secret")
 #: pkg-01 requires pkg-02, ..., pkg-19 requires pkg-20
 CHAIN = [f"pkg-{i:02d}" for i in range(1, 21)]
-#: how long installing the whole chain again, from the server's cache, may take
-CACHED_INSTALL_LIMIT = 20.0
 #: what the server logs when an upstream request fails for good
 UPSTREAM_FAILING = "is failing"
 #: the Cache-Control of a mirror page served stale (upstream could not be asked)
@@ -215,11 +212,8 @@ class MirrorInstallTests(MirrorInstallCase):
 
         await self.upstream.down()
         second = self.venv("second")
-        started = time.monotonic()
         await install(second, index_url, "pkg-01")
-        elapsed = time.monotonic() - started
         self.assertChainInstalled(second)
-        self.assertLess(elapsed, CACHED_INSTALL_LIMIT)
         await self.assertServedFromCache("/root/up/+simple/pkg-20/")
 
     async def test_pip_installs_a_chain_once_from_upstream_then_from_cache(self) -> None:

@@ -122,13 +122,14 @@ class MirrorCase(TestCase):
         except Exception:
             return Failure()
 
-    async def timed(
-        self, server: RunningServer, path: str, headers: Headers = None
-    ) -> tuple[Reply, float]:
-        """A GET and the seconds it took."""
-        start = time.monotonic()
-        reply = await self.get(server, path, headers)
-        return reply, time.monotonic() - start
+    async def failed_upstream_attempts(self, server: RunningServer) -> int:
+        """Upstream attempts that failed so far (each retry counts), from the server's C{/+metrics}."""
+        metrics = (await self.get(server, "/+metrics")).body.decode()
+        return sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in metrics.splitlines()
+            if line.startswith("devpi_upstream_errors_total{")
+        )
 
     def many(
         self, server: RunningServer, path: str, count: int, headers: Headers = None

@@ -6,7 +6,6 @@ gets a clear reply, nothing corrupt is kept, other requests go on meanwhile.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from twisted.internet.defer import ensureDeferred
@@ -183,14 +182,13 @@ class BadPageTests(MirrorCase):
         server = await self.serve(mirror={})
         self.upstream.add_project("busy", [FakeFile("busy-1.0.tar.gz")])
         self.upstream.fail("/simple/busy/", 429, times=1, retry_after=1)
-        reply, elapsed = await self.timed(server, "/root/up/+simple/busy/")
+        reply = await self.get(server, "/root/up/+simple/busy/")
         self.assertEqual(reply.code, 200, reply)
         self.assertIn(b"busy-1.0.tar.gz", reply.body)
+        # how long it waits: tests.mirror.test_upstream, on a clock
         self.assertEqual(
             [r.status for r in self.upstream.requests_to("/simple/busy/")], [429, 200]
         )
-        self.assertGreaterEqual(elapsed, 0.9)
-        self.assertLess(elapsed, 3)
 
     async def test_429_that_persists_is_502(self) -> None:
         server = await self.serve(mirror={})
@@ -363,19 +361,19 @@ class BadFileTests(MirrorCase):
         server = await self.serve(mirror={})
         file, url = await self.big(server)
         self.upstream.stall("/files/")
-        reply, elapsed = await self.timed(server, url)
+        reply = await self.get(server, url)
         self.assertEqual(reply.code, 504, reply)
         self.assertIn("timed out after 1s", message(reply))
-        self.assertLess(elapsed, 4)
+        # the one attempt and its one retry, no more
+        self.assertLessEqual(sum(r.path.startswith("/files/") for r in self.upstream.requests), 2)
 
     async def test_a_body_that_stops_midway_ends_the_download(self) -> None:
         server = await self.serve(mirror={})
         file, url = await self.big(server)
         # 10 KB, then nothing more for an hour
         self.upstream.slow("/files/", bytes_per_tick=10_000, tick=3600)
-        start = time.monotonic()
+        # given up after the request timeout (1 s) without data, not after the hour
         reply = await self.attempt(server, url)
-        self.assertLess(time.monotonic() - start, 5)
         self.assertIsInstance(reply, Failure)
         self.upstream.heal()
         reply = await self.get(server, url)
@@ -398,7 +396,6 @@ class StallTests(MirrorCase):
         self.upstream.stall("/simple/slow/")
         stalled = ensureDeferred(self.get(server, "/root/up/+simple/slow/"))
         await self.upstream.wait_for_stalled(1)
-        start = time.monotonic()
         others = [
             ("/+api", {"Accept": "application/json"}),
             ("/root/up/+simple/hello-pkg/", JSON),  # cached page
@@ -409,10 +406,8 @@ class StallTests(MirrorCase):
         for path, headers in others:
             reply = await self.get(server, path, headers)
             self.assertEqual(reply.code, 200, (path, reply))
-        elapsed = time.monotonic() - start
         self.assertEqual(self.upstream.stalled, ["/simple/slow/"])  # still stalled meanwhile
         self.assertFalse(stalled.called)
-        self.assertLess(elapsed, 1.0)
         reply = await stalled
         self.assertEqual(reply.code, 504, reply)
         url = self.upstream.project_url("slow")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import treq
@@ -19,8 +18,6 @@ UPSTREAM_PROJECTS = 2000
 PAGES = 50
 CLIENTS_PER_PAGE = 4
 CLIENTS = PAGES * CLIENTS_PER_PAGE
-#: how long all the clients together may take
-TIME_LIMIT = 20.0
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
@@ -60,11 +57,9 @@ class MirrorScaleTests(TestCase):
         self.assertEqual(len(projects), PAGES)
         # interleaved: every page is asked for once before any is asked for again
         asked = [name for _ in range(CLIENTS_PER_PAGE) for name in projects]
-        started = time.monotonic()
         replies = await gatherResults(
             [ensureDeferred(self.get(f"/root/up/+simple/{name}/")) for name in asked]
         )
-        elapsed = time.monotonic() - started
 
         self.assertEqual([code for code, _ in replies], [200] * CLIENTS)
         self.assertEqual([page["name"] for _, page in replies], asked)
@@ -77,4 +72,3 @@ class MirrorScaleTests(TestCase):
             Counter(request.path for request in self.upstream.requests),
             Counter({f"/simple/{name}/": 1 for name in projects}),
         )
-        self.assertLess(elapsed, TIME_LIMIT)

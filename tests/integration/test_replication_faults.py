@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -122,15 +121,14 @@ class StreamFaultTests(ServersCase):
         self.assertEqual(len(self.proxy.pairs), 1 + len(garbage))
         self.assertIdentical(self.replica_dir)
 
-    async def test_reconnects_soon_after_each_of_many_faults(self) -> None:
-        # a stream that worked resets the backoff: each reconnect waits at most 0.5 s
+    async def test_reconnects_after_each_of_many_faults(self) -> None:
+        # each reconnect starts from the shortest wait (a stream that worked resets
+        # the backoff): tests.replication.test_follower, on a clock
         for n in range(6):
             await self.in_sync()
             self.proxy.cut_after(0)
-            started = time.monotonic()
             await self.commit(f"cut {n}")
-            await self.in_sync(seconds=3)
-            self.assertLess(time.monotonic() - started, 3)
+            await self.in_sync()
         self.assertEqual(self.proxy.cuts, 6)
         self.assertIdentical(self.replica_dir)
 
@@ -147,16 +145,13 @@ class StreamFaultTests(ServersCase):
         await self.in_sync()
         (stalled,) = self.proxy.open_pairs
         self.proxy.stall()
-        started = time.monotonic()
         serial = await self.commit("during the stall")
-        await wait_for(lambda: succeed(not stalled.open), "the replica to drop the stalled stream", 10)
-        waited = time.monotonic() - started
+        await wait_for(lambda: succeed(not stalled.open), "the replica to drop the stalled stream")
         self.assertTrue(stalled.closed_by_replica)
-        # 3 * 0.2 + 1 seconds after the last heartbeat got through (not the default 3 * 2 + 1)
-        self.assertTrue(1 < waited < 5, waited)
         replica = await status(self.replica.url)
         self.assertFalse(replica["replication-connected"])
-        self.assertIn("no heartbeat", replica["replication-error"])
+        # 3 * 0.2 + 1 seconds after the last heartbeat got through (not the default 3 * 2 + 1)
+        self.assertIn("no heartbeat from the primary for 1.6s", replica["replication-error"])
         self.assertLess(replica["serial"], serial)
         self.proxy.resume()
         self.assertEqual(await self.in_sync(), serial)

@@ -6,14 +6,20 @@ import os
 import random
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
+from twisted.web.client import ResponseDone
+from twisted.web.http_headers import Headers
 
 from devpi_twisted.auth.replicas import ReplicaTokens
 from devpi_twisted.replication import follower as follower_module
 from devpi_twisted.replication.follower import Follower
+from devpi_twisted.replication.frames import heartbeat_frame
 from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.store.blobs import FileBlobStore
 from devpi_twisted.store.changelog import Store
@@ -44,6 +50,32 @@ class HangingHTTP(RefusingHTTP):
         d: Deferred[Any] = Deferred()
         self.pending.append(d)
         return d
+
+
+class EndingStream:
+    """A stream from the primary that brings one heartbeat and ends."""
+
+    code = 200
+    headers = Headers({b"x-devpi-uuid": [UUID.encode()], b"x-devpi-heartbeat": [b"2"]})
+
+    def deliverBody(self, protocol: Protocol) -> None:
+        protocol.makeConnection(StringTransport())
+        protocol.dataReceived(heartbeat_frame(0, 1.0))
+        protocol.connectionLost(Failure(ResponseDone()))
+
+
+class StreamOnceHTTP(RefusingHTTP):
+    """Refuses C{refusals} attempts, then streams once (L{EndingStream}), then refuses again."""
+
+    def __init__(self, clock: Clock, refusals: int) -> None:
+        super().__init__(clock)
+        self.refusals = refusals
+
+    def get(self, url: str, **kwargs: Any) -> Deferred[Any]:
+        self.attempts.append(self.clock.seconds())
+        if len(self.attempts) == self.refusals + 1:
+            return succeed(EndingStream())
+        return fail(ConnectionRefusedError("refused"))
 
 
 class MaxRandom(random.Random):
@@ -84,6 +116,17 @@ class FollowerTests(TestCase):
         http.clock.advance(100)
         self.assertEqual(len(http.attempts), attempts)
         self.assertEqual(http.clock.getDelayedCalls(), [])
+
+    def test_a_stream_that_brought_frames_resets_the_backoff(self) -> None:
+        http = StreamOnceHTTP(Clock(), refusals=5)
+        follower, status = self.make(http)
+        follower.startService()
+        for _ in range(200):
+            http.clock.advance(0.5)
+        gaps = [b - a for a, b in zip(http.attempts, http.attempts[1:])]
+        # doubling while refused; after the stream, from the shortest wait again
+        self.assertEqual(gaps[:8], [0.5, 1.0, 2.0, 4.0, 8.0, 0.5, 1.0, 2.0])
+        self.successResultOf(follower.stopService())
 
     def test_jitter_spreads_reconnects(self) -> None:
         http = RefusingHTTP(Clock())
