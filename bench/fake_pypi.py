@@ -21,10 +21,15 @@ bench-chain-00 .. bench-chain-19
                 the whole chain of 20 (``--chain``)
 bench-proj-000 ..
                 ``--projects`` more projects with 3 versions x 2 files each
+bench-app       needs bench-large-00 .. bench-large-NN (``--large``, wheels of
+                ``--large-size`` bytes in versions 1.0, 2.0, 3.0) and
+                bench-shared<2; the 2.0 and 3.0 wheels need bench-shared>=2, so
+                an install must reject them after reading their metadata
 
 Every file is a real wheel (zip) or sdist (tar.gz); wheels advertise their
 METADATA as PEP 658/714 core metadata (served at the file URL + ``.metadata``)
-unless ``--no-core-metadata``. The project list (``/simple/``) has the projects
+unless ``--no-core-metadata`` (``--hide-core-metadata``: served, not advertised). A single ``Range`` on a file gets a 206 unless
+``--no-range``. The project list (``/simple/``) has the projects
 above plus generated names up to ``--list-size`` in all (PyPI has about
 600,000), each with a ``_last-serial``; those extra names have no pages (404).
 
@@ -71,6 +76,8 @@ PREFERENCE = (JSON_V1, HTML_V1, TEXT_HTML)
 WILDCARD_PREFERENCE = (TEXT_HTML, HTML_V1, JSON_V1)
 LAST_MODIFIED = "Mon, 01 Jan 2024 00:00:00 GMT"
 EPOCH = 1704067200  # 2024-01-01T00:00:00Z
+#: bytes written per step when bodies are paced (--bandwidth)
+PACE_CHUNK = 64 * 1024
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
@@ -230,6 +237,10 @@ class Data:
     def __init__(self, args: argparse.Namespace, base_url: str) -> None:
         self.base_url = base_url
         self.core_metadata = not args.no_core_metadata
+        self.advertise_metadata = not args.hide_core_metadata
+        self.no_range = args.no_range
+        self.latency = args.latency_ms / 1000.0
+        self.bandwidth = args.bandwidth * 2**20
         self.serial = 1000
         self.projects: dict[str, tuple[str, list[File], int]] = {}  # normalized -> ...
         self.files: dict[str, File] = {}
@@ -281,6 +292,18 @@ class Data:
                               "version": "1.2"}
         for i in range(args.projects):
             add(f"bench-proj-{i:03d}", pairs(f"bench-proj-{i:03d}", 6))
+        # the cold-install set: an app needing --large projects of large wheels whose
+        # two newest versions need bench-shared>=2 while the app needs bench-shared<2,
+        # so a resolver must read (and reject) the metadata of two versions of each
+        large = [f"bench-large-{i:02d}" for i in range(args.large)]
+        add("bench-shared", [wheel_file("bench-shared", v) for v in ("1.0", "2.0")])
+        for name in large:
+            add(name, [wheel_file(name, v, [] if v == "1.0" else ["bench-shared>=2"],
+                                  payload=rng.randbytes(args.large_size))
+                       for v in ("1.0", "2.0", "3.0")])
+        add("bench-app", [wheel_file("bench-app", "1.0", [*large, "bench-shared<2"])])
+        self.info["large"] = {"root": "bench-app", "names": ["bench-app", "bench-shared", *large],
+                              "size": args.large_size}
         self.info["named_projects"] = len(self.projects)
 
         # the full project list: the projects above, then generated names
@@ -328,7 +351,7 @@ class Data:
                 "upload-time": f.upload_time,
             }
             attrs = ' data-requires-python="&gt;=3.8"'
-            if f.metadata_sha256:
+            if f.metadata_sha256 and self.advertise_metadata:
                 entry["core-metadata"] = {"sha256": f.metadata_sha256}
                 entry["data-dist-info-metadata"] = {"sha256": f.metadata_sha256}
                 attrs += (f' data-dist-info-metadata="sha256={f.metadata_sha256}"'
@@ -361,7 +384,7 @@ def _version_key(v: str) -> tuple[int, ...]:
 
 
 class Stats:
-    KINDS = ("list", "page", "file", "metadata", "not_modified", "not_found", "other")
+    KINDS = ("list", "page", "file", "range", "metadata", "not_modified", "not_found", "other")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -411,14 +434,28 @@ def make_handler(data: Data, stats: Stats) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
+            if kind != "control" and data.latency:
+                time.sleep(data.latency)
             # end_headers() without its flush: status line, headers and body
-            # leave in one write
+            # leave in one write (at --bandwidth, the body in timed pieces)
             self._headers_buffer.append(b"\r\n")
-            if not head and status != 304:
+            sending = not head and status != 304
+            paced = sending and data.bandwidth and kind != "control" and len(body) > PACE_CHUNK
+            if sending and not paced:
                 self._headers_buffer.append(body)
-            self.flush_headers()
-            if kind != "control":  # run.py's own /_info and /_stats are not counted
-                stats.add(kind, 0 if head or status == 304 else len(body))
+            sent = 0
+            try:
+                self.flush_headers()
+                sent = len(body) if sending and not paced else 0
+                if paced:
+                    for at in range(0, len(body), PACE_CHUNK):
+                        piece = body[at:at + PACE_CHUNK]
+                        self.wfile.write(piece)
+                        sent += len(piece)
+                        time.sleep(len(piece) / data.bandwidth)
+            finally:
+                if kind != "control":  # run.py's own /_info and /_stats are not counted
+                    stats.add(kind, sent)  # what left, also when the client went away
 
         def redirect(self, location: str, head: bool) -> None:
             self.send(301, b"", "text/plain", "other", head, {"Location": location})
@@ -463,9 +500,15 @@ def make_handler(data: Data, stats: Stats) -> type[BaseHTTPRequestHandler]:
                 if f is not None:
                     ctype = ("application/zip" if f.filename.endswith(".whl")
                              else "application/x-tar")
-                    return self.send(200, f.data, ctype, "file", head,
-                                     {"Last-Modified": LAST_MODIFIED,
-                                      "ETag": f'"{f.sha256[:24]}"'})
+                    headers = {"Last-Modified": LAST_MODIFIED, "ETag": f'"{f.sha256[:24]}"'}
+                    span = None if data.no_range else byte_range(self.headers.get("Range"),
+                                                                 len(f.data))
+                    if span is not None:
+                        first, last = span
+                        headers["Content-Range"] = f"bytes {first}-{last}/{len(f.data)}"
+                        return self.send(206, f.data[first:last + 1], ctype, "range", head,
+                                         headers)
+                    return self.send(200, f.data, ctype, "file", head, headers)
                 return self.send(404, b"Not Found", "text/plain", "not_found", head)
             if path == "/_info":
                 return self.send(200, info_body, "application/json", "control", head)
@@ -475,6 +518,19 @@ def make_handler(data: Data, stats: Stats) -> type[BaseHTTPRequestHandler]:
             self.send(404, b"Not Found", "text/plain", "not_found", head)
 
     return Handler
+
+
+def byte_range(header: Optional[str], length: int) -> Optional[tuple[int, int]]:
+    """First and last byte of a single "bytes=" range within length, else None."""
+    if not header or not header.startswith("bytes=") or "," in header or length == 0:
+        return None
+    first, _, last = header[len("bytes="):].strip().partition("-")
+    try:
+        if not first:
+            return max(0, length - int(last)), length - 1
+        return int(first), min(length - 1, int(last)) if last else length - 1
+    except ValueError:
+        return None
 
 
 class Server(ThreadingHTTPServer):
@@ -497,10 +553,24 @@ def main(argv: list[str]) -> None:
     p.add_argument("--chain", type=int, default=20, help="length of the dependency chain [20]")
     p.add_argument("--no-core-metadata", action="store_true",
                    help="do not offer PEP 658 metadata for wheels")
+    p.add_argument("--hide-core-metadata", action="store_true",
+                   help="serve wheels' .metadata files but do not advertise them (as the"
+                        " PyPI reachable from some networks does)")
+    p.add_argument("--no-range", action="store_true",
+                   help="answer Range requests with the whole file")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="wait this long before each reply, as a distant upstream [0]")
+    p.add_argument("--bandwidth", type=float, default=0.0,
+                   help="send bodies at this many MiB/s, as over a WAN link (0: at once) [0]")
+    p.add_argument("--large", type=int, default=20,
+                   help="projects of large wheels bench-app needs [20]")
+    p.add_argument("--large-size", type=int, default=2 * 1024 * 1024,
+                   help="payload bytes of each large wheel [2097152]")
     args = p.parse_args(argv)
     if not (0 <= args.list_size <= 5_000_000 and 0 <= args.projects <= 10_000
             and 0 <= args.many_files <= 100_000 and 0 <= args.huge_files <= 100_000
-            and 0 <= args.big_size <= 1 << 30 and 1 <= args.chain <= 1000):
+            and 0 <= args.big_size <= 1 << 30 and 1 <= args.chain <= 1000
+            and 0 <= args.large <= 200 and 0 <= args.large_size <= 1 << 26):
         p.error("a size is out of bounds")
     start = time.monotonic()
     base_url = f"http://{HOST}:{args.port}"

@@ -975,11 +975,12 @@ def loadavg() -> str:
         return "?"
 
 
-def start_fake_pypi(procs: Procs, cfg: Config) -> Upstream:
+def start_fake_pypi(procs: Procs, cfg: Config, extra: tuple[str, ...] = ()) -> Upstream:
+    """bench/fake_pypi.py on a free port, with C{extra} options."""
     port = free_port()
     logfile = procs.tmp / "fake-pypi.log"
     argv = [sys.executable, str(HERE / "fake_pypi.py"), "--port", str(port),
-            "--list-size", str(cfg.list_size), "--projects", str(cfg.mirror_projects)]
+            "--list-size", str(cfg.list_size), "--projects", str(cfg.mirror_projects), *extra]
     if not cfg.core_metadata:
         argv.append("--no-core-metadata")
     proc = procs.spawn(argv, logfile=logfile)

@@ -124,6 +124,8 @@ class Options(BlobStoreOptions):
         ["request-timeout", None, 5.0, "seconds an upstream request may take", float],
         ["upstream-max-retries", None, 3, "retries of a failed upstream request (with backoff)", int],
         ["mirror-cache-expiry", None, 1800, "seconds a mirror page stays fresh (per-index mirror_cache_expiry wins)", int],
+        ["mirror-warm-days", None, 7.0, "revalidate mirror pages used in the last N days before they expire (0: off)", float],
+        ["mirror-warm-concurrency", None, 4, "most mirror pages revalidated at once in the background", int],
         ["role", None, "auto", "standalone, primary (serves replicas) or replica; auto: replica if --primary-url is given"],
         ["primary-url", None, None, "URL of the primary this replica follows"],
         ["replication-heartbeat", None, 2.0, "seconds between heartbeats on a primary's replication streams", float],
@@ -158,6 +160,8 @@ class Options(BlobStoreOptions):
             raise usage.UsageError("--request-timeout must be positive")
         if self["upstream-max-retries"] < 0 or self["mirror-cache-expiry"] < 0:
             raise usage.UsageError("--upstream-max-retries and --mirror-cache-expiry must not be negative")
+        if self["mirror-warm-days"] < 0 or self["mirror-warm-concurrency"] < 1:
+            raise usage.UsageError("--mirror-warm-days must not be negative, --mirror-warm-concurrency positive")
         if self["max-request-body-size"] < 1:
             raise usage.UsageError("--max-request-body-size must be positive")
         self._check_role()

@@ -20,6 +20,7 @@ LOCK = ".lock"
 STORE = "store.sqlite"
 BLOBS = "+blobs"
 MIRROR_LISTS = "+mirror-lists"
+MIRROR_CHECKS = "+mirror-checks"
 #: The search index (rebuilt from the store when missing).
 SEARCH = "+search.sqlite"
 MIN_SECRET_BYTES = 32

@@ -32,9 +32,11 @@ from devpi_twisted.auth.replicas import ReplicaTokens
 from devpi_twisted.auth.tokens import TokenSigner
 from devpi_twisted.auth.verified import VerifiedPasswords
 from devpi_twisted.metrics import Metrics
+from devpi_twisted.mirror.checks import PageChecks, PageChecksService
 from devpi_twisted.mirror.files import MirrorFiles
 from devpi_twisted.mirror.pages import MirrorPages
 from devpi_twisted.mirror.projects import MirrorProjects
+from devpi_twisted.mirror.warmer import Warmer
 from devpi_twisted.mirror.upstream import PooledHTTPClient, UpstreamClient, make_http_client
 from devpi_twisted.model.acl import Policy
 from devpi_twisted.model.bootstrap import bootstrap
@@ -48,6 +50,7 @@ from devpi_twisted.replication.mirror import PrimaryMirrorPages
 from devpi_twisted.replication.status import ReplicaStatus
 from devpi_twisted.serverdir import (
     BLOBS,
+    MIRROR_CHECKS,
     MIRROR_LISTS,
     SEARCH,
     STORE,
@@ -235,6 +238,8 @@ class MirrorSettings:
     patience: float = 5.0
     #: on a replica: the primary, whom mirrors ask instead of upstream
     primary_url: Optional[str] = None
+    #: where the times pages were last confirmed are kept (None: in memory only)
+    checks_dir: Optional[str] = None
 
 
 def web_context(
@@ -262,7 +267,15 @@ def web_context(
     """
     primary_url = mirror.primary_url
     pages = (MirrorPages if primary_url is None else partial(PrimaryMirrorPages, primary_url))(
-        store, upstream, reactor, io, mirror.cache_expiry, mirror.offline, log, patience=mirror.patience
+        store,
+        upstream,
+        reactor,
+        io,
+        mirror.cache_expiry,
+        mirror.offline,
+        log,
+        patience=mirror.patience,
+        checks=PageChecks(reactor, io, mirror.checks_dir),
     )
     list_url: Optional[Callable[[str, IndexConfig], str]] = None
     if primary_url is not None:
@@ -369,6 +382,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         offline,
         patience=options["request-timeout"],
         primary_url=options["primary-url"] if replica is not None else None,
+        checks_dir=serverdir.join(MIRROR_CHECKS),
     )
     search_index = SQLiteSearch(serverdir.join(SEARCH))
     search_writer = ThreadPool(minthreads=1, maxthreads=1, name="devpi-search-writer")
@@ -394,6 +408,17 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         search=search,
     )
     SearchService(search, search_index, search_writer, store, ctx.mirrors.projects, log).setServiceParent(top)
+    PageChecksService(ctx.mirrors.pages.checks).setServiceParent(top)
+    if replica is None and not offline and options["mirror-warm-days"] > 0:
+        Warmer(
+            store,
+            ctx.mirrors.pages,
+            client,
+            reactor,
+            log,
+            days=options["mirror-warm-days"],
+            concurrency=options["mirror-warm-concurrency"],
+        ).setServiceParent(top)
     site = DevpiSite(
         make_resource(ctx),
         options["max-request-body-size"],

@@ -21,6 +21,7 @@ COMMANDS = {
     "export": ("export", "dump a server directory to a folder"),
     "import": ("import_", "restore a dump (ours or devpi-server's) into a server directory"),
     "fsck": ("fsck", "check every stored file against its recorded hash"),
+    "mirror": ("mirror", "mirror tasks: warm INDEX REQUIREMENT... fills a cache for offline use"),
 }
 
 

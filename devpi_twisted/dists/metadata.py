@@ -9,7 +9,7 @@ import gzip
 import re
 import tarfile
 import zlib
-from typing import Any, BinaryIO, Callable, Iterable, Optional, Protocol, cast
+from typing import Any, BinaryIO, Callable, Iterable, Optional, Protocol, Union, cast
 
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name, canonicalize_version
@@ -110,14 +110,14 @@ def carries_metadata(filename: str) -> bool:
 
 
 def read_core_metadata(
-    path: str,
+    path: Union[str, BinaryIO],
     filename: str,
     *,
     max_size: int = MAX_METADATA_SIZE,
     max_unpacked: int = MAX_UNPACKED_SIZE,
     max_members: int = MAX_MEMBERS,
 ) -> bytes:
-    """The raw core metadata of the release file at C{path} named C{filename}.
+    """The raw core metadata of the release file at C{path} (or, for zips, in an open file) named C{filename}.
 
     A wheel's C{*.dist-info/METADATA} (exactly one at the top level), an sdist's
     top-level C{*/PKG-INFO} (the shortest path if several), an egg's
@@ -155,7 +155,7 @@ def _sdist_pkg_info(names: Iterable[str]) -> list[str]:
 
 
 def _read_from_zip(
-    path: str,
+    path: Union[str, BinaryIO],
     label: str,
     what: str,
     select: Callable[[Iterable[str]], list[str]],
@@ -221,7 +221,7 @@ def _open_bz2(raw: BinaryIO) -> _Readable:
 
 
 def _read_from_tar(
-    path: str,
+    path: Union[str, BinaryIO],
     label: str,
     decompress: Callable[[BinaryIO], _Readable],
     max_size: int,
@@ -230,7 +230,7 @@ def _read_from_tar(
 ) -> bytes:
     """Scan the whole compressed stream once (it may be corrupt anywhere) for PKG-INFO."""
     best: Optional[tuple[str, bytes]] = None
-    with open(path, "rb") as raw:
+    with zips.opened(path) as raw:
         try:
             stream = _BoundedReader(decompress(raw), max_unpacked, label)
             # the stubs want a seekable, writable file; stream mode "r|" only reads

@@ -7,7 +7,7 @@ import struct
 import zipfile
 import zlib
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Union
 
 from devpi_twisted.dists.errors import InvalidDistribution
 
@@ -40,11 +40,15 @@ def _central_directory(f: BinaryIO) -> tuple[int, int]:
     """The member count and central directory size the end records declare."""
     f.seek(0, 2)
     size = f.tell()
-    tail_size = min(size, _EOCD.size + 0xFFFF)
+    # the record without a comment first (as zipfile does): most zips end with it
+    tail_size = min(size, _EOCD.size)
     f.seek(size - tail_size)
     tail = f.read(tail_size)
     at = len(tail) - _EOCD.size
     if tail[at : at + 4] != _EOCD_SIGNATURE:
+        tail_size = min(size, _EOCD.size + 0xFFFF)
+        f.seek(size - tail_size)
+        tail = f.read(tail_size)
         at = tail.rfind(_EOCD_SIGNATURE, 0, len(tail) - _EOCD.size + 1)
     if at < 0:
         raise zipfile.BadZipFile("no end of central directory record")
@@ -66,14 +70,16 @@ def _central_directory(f: BinaryIO) -> tuple[int, int]:
 
 
 @contextmanager
-def open_zip(path: str, label: str, max_members: int) -> Iterator[zipfile.ZipFile]:
-    """Open the zip at C{path}; refuse it unless valid and of at most C{max_members} members.
+def open_zip(
+    source: Union[str, BinaryIO], label: str, max_members: int
+) -> Iterator[zipfile.ZipFile]:
+    """Open the zip at C{source} (a path or an open file); refuse it unless valid and of at most C{max_members} members.
 
     The central directory is sized before zipfile parses it, so a small file
     cannot make it build millions of entries. C{label} names the file in messages.
     """
     budget = max_members * CENTRAL_DIRECTORY_BYTES_PER_MEMBER
-    with open(path, "rb") as f:
+    with opened(source) as f:
         try:
             count, cd_size = _central_directory(f)
         except ZIP_ERRORS:
@@ -88,6 +94,16 @@ def open_zip(path: str, label: str, max_members: int) -> Iterator[zipfile.ZipFil
             if len(archive.infolist()) > max_members:
                 raise InvalidDistribution(f"{label} has more than {max_members} members")
             yield archive
+
+
+@contextmanager
+def opened(source: Union[str, BinaryIO]) -> Iterator[BinaryIO]:
+    """C{source} opened for reading (and closed after) if it is a path, else as it is."""
+    if not isinstance(source, str):
+        yield source
+        return
+    with open(source, "rb") as f:
+        yield f
 
 
 def read_member(

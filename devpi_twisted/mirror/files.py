@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -17,7 +18,10 @@ from devpi_twisted.dists.errors import DistError
 from devpi_twisted.mirror.bodies import BodyReceiver
 from devpi_twisted.mirror.flights import Flights
 from devpi_twisted.mirror.pages import MirrorPages
+from devpi_twisted.mirror import ranged
 from devpi_twisted.mirror.upstream import (
+    FILE_ACCEPT,
+    RangeRefused,
     UpstreamClient,
     UpstreamError,
     UpstreamNotFound,
@@ -36,6 +40,8 @@ from devpi_twisted.threads import Runner
 _PASSED_HEADERS = (b"content-type", b"content-length", b"last-modified")
 #: The kind of file entry of an upstream PEP 658 metadata file.
 CORE_METADATA = "core-metadata"
+#: The largest core metadata file taken from upstream.
+MAX_METADATA = metadata.MAX_METADATA_SIZE
 
 
 class HashMismatchError(UpstreamError):
@@ -91,6 +97,10 @@ class MirrorFiles:
         self._offline = offline
         self._log = log
         self._flights: Flights[str, None] = Flights(log)
+        #: upstream hosts that answered a Range request with the whole file
+        self._no_range: set[str] = set()
+        #: upstream hosts without .metadata files beside the wheels their pages offer none for
+        self._no_metadata_files: set[str] = set()
 
     def busy(self) -> bool:
         """Whether upstream work is in progress (some goes on after a reply)."""
@@ -201,6 +211,18 @@ class MirrorFiles:
         last_modified = (response.headers.getRawHeaders(b"last-modified") or [b""])[0].decode(
             "latin-1"
         ) or None
+        await self._commit(relpath, project, link, blob, writers, last_modified)
+
+    async def _commit(
+        self,
+        relpath: str,
+        project: str,
+        link: dict[str, Any],
+        blob: StoredBlob,
+        writers: list[IBlobWriter],
+        last_modified: Optional[str],
+    ) -> None:
+        """Record a verified download, publishing its blobs with the commit."""
 
         def store(txn: Any) -> None:
             _record(txn, relpath, project, link, blob, last_modified)
@@ -212,34 +234,75 @@ class MirrorFiles:
         finally:
             await self._io(lambda: abort_all(writers))
 
+    def has_metadata(self, relpath: str) -> bool:
+        """Whether the core metadata of mirror file C{relpath} is stored (on its own or with it)."""
+        if self._store.get(keys.file(relpath + ".metadata")) is not None:
+            return True
+        entry = self._store.get(keys.file(relpath))
+        return entry is not None and bool(entry.get("core_metadata_sha256"))
+
     async def fetch_metadata(self, name: str, config: IndexConfig, relpath: str) -> None:
         """
-        Fetch and store the PEP 658 metadata upstream offers for a mirror
-        file (C{relpath} without C{.metadata}), hash-checked when it gave one.
+        Make sure the PEP 658 metadata of mirror file C{relpath} (without
+        C{.metadata}) is stored: the upstream's own C{.metadata} when its page
+        offers one (hash-checked); else, for a wheel, its METADATA read with
+        Range requests; else the whole wheel is downloaded (and kept).
         """
+        if self.has_metadata(relpath):
+            return
+        if filenames.is_wheel(relpath) and self._store.get(keys.file(relpath)) is not None:
+            raise NotFound(f"no metadata found in {relpath}")  # the stored file has none
         if self._offline:
             raise NotFound(f"{relpath}.metadata is not cached and the server is offline")
         project, link = await self.find(name, config, relpath)
+        await self._flights.join(
+            relpath + ".metadata", lambda: self._fetch_metadata(config, relpath, project, link)
+        )
+        if not self.has_metadata(relpath):
+            raise NotFound(f"no metadata found in {relpath}")
+
+    async def _fetch_metadata(
+        self, config: IndexConfig, relpath: str, project: str, link: dict[str, Any]
+    ) -> None:
+        if self.has_metadata(relpath):
+            return
         offered = link.get("core_metadata")
-        if not offered:
-            raise NotFound(f"no metadata found in {relpath}")
-        try:
-            fetched = await self._client.fetch(
-                mirrors.with_credentials(link["url"] + ".metadata", config), b"*/*"
-            )
-        except UpstreamNotFound:
-            raise NotFound(f"no metadata found in {relpath}")
         expected = offered.get("sha256") if isinstance(offered, dict) else None
+        url = mirrors.with_credentials(link["url"], config)
+        wheel = filenames.is_wheel(link["filename"])
+        host = urlsplit(link["url"]).netloc
+        raw: Optional[bytes] = None
+        if offered or (wheel and host not in self._no_metadata_files):
+            raw = await self._upstream_metadata(url, link["filename"], host, bool(offered))
+        if raw is None and wheel and host not in self._no_range:
+            try:
+                read = await ranged.read_wheel_metadata(self._client, url, link["filename"], self._io)
+            except RangeRefused as refused:
+                self._log.info("{reason}: reading whole wheels from it", reason=refused)
+                self._no_range.add(host)
+            else:
+                if read.whole is not None:  # a small wheel: all of it came at once
+                    await self._keep(relpath, project, link, read.whole, read.last_modified)
+                    return
+                raw = read.metadata
+        if raw is None:
+            if not wheel:
+                raise NotFound(f"no metadata found in {relpath}")
+            # the whole wheel, cached as usual: its METADATA is kept with it
+            await self._flights.join(
+                relpath, lambda: self._download(config, relpath, project, link, None)
+            )
+            return
 
         def write() -> IBlobWriter:
             try:
-                return finished_blob(self._blobs, fetched.body, expected)
+                return finished_blob(self._blobs, raw, expected)
             except HashMismatch as error:
                 raise HashMismatchError(f"{link['url']}.metadata: {error}")
 
         writer = await self._io(write)
         meta = dict(link, filename=link["filename"] + ".metadata", url=link["url"] + ".metadata")
-        blob = StoredBlob(meta["filename"], writer.digests()["sha256"], len(fetched.body))
+        blob = StoredBlob(meta["filename"], writer.digests()["sha256"], len(raw))
 
         def store(txn: Any) -> None:
             _record(txn, relpath + ".metadata", project, meta, blob, None, CORE_METADATA)
@@ -249,6 +312,59 @@ class MirrorFiles:
             await self._store.transact(store)
         finally:
             await self._io(writer.abort)
+
+    async def _upstream_metadata(
+        self, url: str, filename: str, host: str, offered: bool
+    ) -> Optional[bytes]:
+        """
+        The upstream's C{.metadata} of a file; also tried where its page
+        offers none (PyPI's files host has them all the same), then kept only
+        if it names the file's project and version, and a failure only means
+        trying the wheel instead. A host without them is not asked again.
+        """
+        try:
+            raw = (await self._client.fetch(url + ".metadata", FILE_ACCEPT, max_size=MAX_METADATA)).body
+        except UpstreamNotFound:
+            if not offered:
+                self._no_metadata_files.add(host)
+            return None
+        except UpstreamError:
+            if offered:
+                raise
+            return None
+        if offered:
+            return raw
+
+        def plausible() -> bool:
+            try:
+                meta = metadata.parse_core_metadata(raw)
+                filenames.check_matches(filename, meta["name"], meta["version"])
+            except DistError:
+                return False
+            return True
+
+        if await self._io(plausible):
+            return raw
+        self._no_metadata_files.add(host)
+        return None
+
+    async def _keep(
+        self,
+        relpath: str,
+        project: str,
+        link: dict[str, Any],
+        body: bytes,
+        last_modified: Optional[str],
+    ) -> None:
+        """Store a file upstream sent whole, verified as a download is."""
+
+        def write() -> tuple[StoredBlob, list[IBlobWriter]]:
+            writer = self._blobs.writer()
+            writer.write(body)
+            return self._finish(writer, link)
+
+        blob, writers = await self._io(write)
+        await self._commit(relpath, project, link, blob, writers, last_modified)
 
     def _finish(
         self, writer: IBlobWriter, link: dict[str, Any]

@@ -30,12 +30,14 @@ class Flights(Generic[K, T]):
 
     def join(self, key: K, start: Callable[[], Coroutine[Any, Any, T]]) -> Deferred[T]:
         """The outcome of the work for C{key}, starting it with C{start()} if none runs."""
-        waiters = self._waiting.get(key)
-        if waiters is None:
-            waiters = self._waiting[key] = []
-            ensureDeferred(start()).addBoth(self._land, key)
         waiter: Deferred[T] = Deferred()
-        waiters.append(waiter)
+        waiters = self._waiting.get(key)
+        if waiters is not None:
+            waiters.append(waiter)
+            return waiter
+        self._waiting[key] = [waiter]
+        # the waiter is in place first: work that ends at once still reaches it
+        ensureDeferred(start()).addBoth(self._land, key)
         return waiter
 
     def _land(self, result: Any, key: K) -> None:

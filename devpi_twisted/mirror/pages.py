@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import quote
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from devpi_twisted.mirror.checks import PageChecks
 from devpi_twisted.mirror.flights import Flights, patiently
 from devpi_twisted.mirror.parse import ACCEPT, UpstreamPageError, parse_project_page
 from devpi_twisted.mirror.upstream import UpstreamClient, UpstreamError, UpstreamNotFound
@@ -43,6 +44,7 @@ class MirrorPages:
         offline: bool,
         log: Logger,
         patience: float = 5.0,
+        checks: Optional[PageChecks] = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -57,6 +59,7 @@ class MirrorPages:
         self._etags: dict[Key, str] = {}
         self._stale: set[Key] = set()
         self._flights: Flights[Key, bool] = Flights(log)
+        self.checks = PageChecks(clock, io, None) if checks is None else checks
 
     @property
     def offline(self) -> bool:
@@ -75,12 +78,32 @@ class MirrorPages:
         """Until when the cached page counts as fresh (0 if it must be refreshed)."""
         return self._fresh_until.get((name, project), 0.0)
 
+    def expires_at(self, name: str, config: IndexConfig, project: str) -> float:
+        """When the cached page stops being fresh (0 if never confirmed), in this or an earlier run."""
+        until = self._fresh_until.get((name, project))
+        if until is not None:
+            return until
+        checked = self.checks.checked_at((name, project))
+        return 0.0 if checked is None else checked + mirrors.cache_expiry(config, self._default_expiry)
+
+    async def revalidate(self, name: str, config: IndexConfig, project: str) -> None:
+        """
+        Ask upstream for a page now, fresh or not (the warmer, before it
+        expires); joins a refresh in flight. Raises as L{refresh}.
+        """
+        username, _, indexname = name.partition("/")
+        cached = mirrors.get_page(self._store, username, indexname, project) is not None
+        await self._flights.join(
+            (name, project), lambda: self._refresh(name, config, project, cached)
+        )
+
     def forget(self, name: str, project: str) -> None:
         """Make the next use of this page ask upstream (the refresh button)."""
         self._fresh_until.pop((name, project), None)
         self._missing_until.pop((name, project), None)
         self._etags.pop((name, project), None)
         self._stale.discard((name, project))
+        self.checks.forget((name, project))
 
     async def refresh(self, name: str, config: IndexConfig, project: str) -> bool:
         """
@@ -90,9 +113,14 @@ class MirrorPages:
         cached offline) and L{UpstreamError} when it failed with nothing cached.
         """
         key = (name, project)
-        now = self._clock.seconds()
         username, _, indexname = name.partition("/")
         cached = mirrors.get_page(self._store, username, indexname, project) is not None
+        await self.checks.load()
+        self.checks.used(key)
+        now = self._clock.seconds()
+        if cached and key not in self._fresh_until and self.checks.checked_at(key) is not None:
+            # confirmed before a restart: fresh until its expiry, as if never stopped
+            self._fresh_until[key] = self.expires_at(name, config, project)
         if self._offline:
             if not cached:
                 raise NotFound(f"The project {project} does not exist (offline).")
@@ -141,7 +169,9 @@ class MirrorPages:
             return self._failed(key, cached, UpstreamError(message))
         links = [_plain(asdict(link)) for link in page.links]
         await self._store.transact(
-            lambda txn: mirrors.store_page(txn, username, indexname, project, links, serial)
+            lambda txn: mirrors.store_page(
+                txn, username, indexname, project, links, serial, page.status
+            )
         )
         etags = fetched.headers.getRawHeaders(b"etag")
         if etags:
@@ -153,6 +183,7 @@ class MirrorPages:
         expiry = mirrors.cache_expiry(config, self._default_expiry)
         self._fresh_until[key] = self._clock.seconds() + expiry
         self._stale.discard(key)
+        self.checks.checked(key)
 
     def _failed(self, key: Key, cached: bool, error: Exception) -> bool:
         if not cached:

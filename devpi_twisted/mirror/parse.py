@@ -94,14 +94,18 @@ class UpstreamLink:
     core_metadata: Union[bool, dict[str, str]] = False
     size: Optional[int] = None
     upload_time: Optional[str] = None
+    #: PEP 740: the absolute URL of the file's provenance
+    provenance: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class UpstreamPage:
-    """An upstream project page: its links in page order, and PEP 700 versions if given."""
+    """An upstream project page: its links in page order, PEP 700 versions and PEP 792 status if given."""
 
     links: tuple[UpstreamLink, ...]
     versions: Optional[tuple[str, ...]] = None
+    #: PEP 792: C{{"status": ..., "reason": ...}} (reason optional)
+    status: Optional[dict[str, str]] = None
 
 
 # -- content types and decoding --------------------------------------------------------
@@ -184,6 +188,9 @@ def _decode_html(body: bytes, content_type: str) -> str:
 # -- HTML ------------------------------------------------------------------------------
 
 
+#: the PEP 792 <meta> names read from HTML pages
+_STATUS_METAS = ("pypi:project-status", "pypi:project-status-reason")
+
 # Fed last: every construct left open then ends at its ">", so html.parser does
 # not rescan the rest of the page once per "<" (quadratic before CVE-2025-6069's fix).
 _END_SENTINEL = "<devpi-twisted-end-of-page>"
@@ -197,6 +204,7 @@ class _Anchors(HTMLParser):
         self.anchors: list[tuple[dict[str, Optional[str]], str]] = []
         self.base: Optional[str] = None
         self.repository_version: Optional[str] = None
+        self.metas: dict[str, str] = {}
         self._attrs: Optional[dict[str, Optional[str]]] = None
         self._text: list[str] = []
 
@@ -212,10 +220,13 @@ class _Anchors(HTMLParser):
             href = dict(attrs).get("href")
             if href is not None:
                 self.base = href
-        elif tag == "meta" and self.repository_version is None:
+        elif tag == "meta":
             values = dict(attrs)
-            if (values.get("name") or "").strip().lower() == "pypi:repository-version":
+            name = (values.get("name") or "").strip().lower()
+            if name == "pypi:repository-version" and self.repository_version is None:
                 self.repository_version = values.get("content") or ""
+            elif name in _STATUS_METAS:
+                self.metas.setdefault(name, values.get("content") or "")
 
     def parse_marked_section(self, i: int, report: bool = True) -> int:
         """A C{<![...]>} section html.parser cannot read is skipped like a bogus comment."""
@@ -270,6 +281,7 @@ def _html_links(parser: _Anchors, page_url: str) -> list[UpstreamLink]:
         url, fragment = resolved
         metadata = _attribute(attrs, "data-core-metadata", "data-dist-info-metadata")
         yanked = _attribute(attrs, "data-yanked")
+        provenance = _attribute(attrs, "data-provenance")
         links.append(
             UpstreamLink(
                 filename=text or _basename(url),
@@ -278,9 +290,32 @@ def _html_links(parser: _Anchors, page_url: str) -> list[UpstreamLink]:
                 requires_python=_html_requires_python(attrs.get("data-requires-python")),
                 yanked=False if yanked is None else _yanked(yanked),
                 core_metadata=_html_metadata(metadata),
+                provenance=_provenance(base, provenance),
             )
         )
     return links
+
+
+def _provenance(base: str, value: object) -> Optional[str]:
+    """A PEP 740 provenance URL made absolute; None unless it is an http(s) URL."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    resolved = _resolve(base, value.strip())
+    return None if resolved is None else resolved[0]
+
+
+#: PEP 792's project states
+PROJECT_STATES = frozenset({"active", "archived", "quarantined", "deprecated"})
+
+
+def _status(status: object, reason: object) -> Optional[dict[str, str]]:
+    """A PEP 792 project status; None when absent, unknown, or plain "active" without reason."""
+    if not isinstance(status, str) or status.strip().lower() not in PROJECT_STATES:
+        return None
+    found = {"status": status.strip().lower()}
+    if isinstance(reason, str) and reason.strip():
+        found["reason"] = reason.strip()
+    return None if found == {"status": "active"} else found
 
 
 def _attribute(attrs: dict[str, Optional[str]], *names: str) -> Optional[str]:
@@ -425,6 +460,7 @@ def _json_links(data: dict[str, Any], page_url: str) -> list[UpstreamLink]:
                 core_metadata=_json_metadata(entry),
                 size=size if type(size) is int and size >= 0 else None,
                 upload_time=upload_time if isinstance(upload_time, str) and upload_time else None,
+                provenance=_provenance(page_url, entry.get("provenance")),
             )
         )
     return links
@@ -461,9 +497,12 @@ def parse_project_page(body: bytes, content_type: str, page_url: str) -> Upstrea
     """
     if _reads_as_json(body, content_type):
         data = _load_json(body)
-        return UpstreamPage(_deduplicated(_json_links(data, page_url)), _json_versions(data))
+        status = data.get("project-status")
+        status = _status(status.get("status"), status.get("reason")) if isinstance(status, dict) else None
+        return UpstreamPage(_deduplicated(_json_links(data, page_url)), _json_versions(data), status)
     parser = _read_html(body, content_type)
-    return UpstreamPage(_deduplicated(_html_links(parser, page_url)))
+    status = _status(parser.metas.get("pypi:project-status"), parser.metas.get("pypi:project-status-reason"))
+    return UpstreamPage(_deduplicated(_html_links(parser, page_url)), None, status)
 
 
 def parse_project_list(body: bytes, content_type: str) -> list[str]:

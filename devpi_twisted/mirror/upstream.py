@@ -70,6 +70,10 @@ class UpstreamNotFound(UpstreamError):
     """Upstream answered 404 or 410."""
 
 
+class RangeRefused(Exception):
+    """Upstream answered a C{Range} request with the whole file (its body is not read)."""
+
+
 @dataclass(frozen=True)
 class Fetched:
     """An upstream answer: 200 with its body, or 304 with none."""
@@ -115,7 +119,12 @@ class _Target:
 
 def _target(url: str) -> _Target:
     bare, authorization = split_credentials(url)
-    return _Target(bare, urlsplit(url).netloc.rpartition("@")[2].lower(), authorization)
+    return _Target(bare, host_of(url), authorization)
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of C{url} as the client counts hosts: lower case, no credentials."""
+    return urlsplit(url).netloc.rpartition("@")[2].lower()
 
 
 class _Retry(Exception):
@@ -270,6 +279,8 @@ class UpstreamClient:
         self._slots: dict[str, DeferredSemaphore] = {}
         self._flights: dict[tuple[str, bytes, Optional[str]], list[Deferred[Fetched]]] = {}
         self._outages: dict[str, float] = {}
+        #: hosts that answered 429/503 with Retry-After: not to be asked before then
+        self._not_before: dict[str, float] = {}
 
     @property
     def timeout(self) -> float:
@@ -283,6 +294,10 @@ class UpstreamClient:
     def outage(self) -> dict[str, float]:
         """The hosts whose last fetch failed, and since when (clock seconds)."""
         return dict(self._outages)
+
+    def asked_to_wait(self, host: str) -> float:
+        """Seconds C{host} asked (Retry-After on the last failed request) to be left alone."""
+        return max(0.0, self._not_before.get(host, 0.0) - self._clock.seconds())
 
     async def fetch(
         self, url: str, accept: bytes, etag: Optional[str] = None, max_size: int = 64 * 1024 * 1024
@@ -328,6 +343,21 @@ class UpstreamClient:
             headers.setRawHeaders(b"authorization", [authorization])
         return await self._retrying(target, lambda: self._open_once(target, headers))
 
+    async def fetch_range(self, url: str, spec: str, max_size: int) -> Fetched:
+        """
+        GET the bytes C{spec} (C{"-N"} or C{"A-B"}) of the file at C{url}: a
+        206 with its C{Content-Range}. Raises L{RangeRefused} when upstream
+        sends the whole file instead, else as L{fetch}.
+        """
+        target = _target(url)
+        headers = self._headers(target, FILE_ACCEPT, None)
+        headers.setRawHeaders(b"range", [b"bytes=" + spec.encode("ascii")])
+        return await self._retrying(target, lambda: self._ranged_once(target, headers, max_size))
+
+    async def _ranged_once(self, target: _Target, headers: Headers, max_size: int) -> Fetched:
+        async with self._slot(target.host):
+            return await self._within(target, self._get(target, headers, max_size, (206,)))
+
     async def _fetch(
         self, target: _Target, accept: bytes, etag: Optional[str], max_size: int
     ) -> Fetched:
@@ -358,6 +388,8 @@ class UpstreamClient:
                         message = f"{error.message} (after {retries + 1} attempts)"
                         error = type(error)(message, error.status)
                     self._requests.inc("timeout" if isinstance(error, UpstreamTimeout) else "error")
+                    if retry.delay is not None:
+                        self._not_before[target.host] = self._clock.seconds() + retry.delay
                     self._failing(target, error, retries + 1)
                     raise error from None
                 if retry.delay is None:
@@ -384,9 +416,15 @@ class UpstreamClient:
         async with self._slot(target.host):
             return await self._within(target, self._get(target, headers, max_size))
 
-    async def _get(self, target: _Target, headers: Headers, max_size: int) -> Fetched:
+    async def _get(
+        self, target: _Target, headers: Headers, max_size: int, partial: tuple[int, ...] = ()
+    ) -> Fetched:
+        """A 200 or 304 or, when C{partial} is C{(206,)}, only a 206."""
         response = await self._send(target, headers)
-        self._check(target, response, (200, 304))
+        if partial and response.code == 200:
+            response.deliverBody(_Discard())
+            raise RangeRefused(f"upstream {target.url} ignores Range requests")
+        self._check(target, response, partial or (200, 304))
         url = _final_url(response, target.url)
         if response.code == 304:
             response.deliverBody(_Discard())
@@ -397,7 +435,7 @@ class UpstreamClient:
             raise too_large
         reader = _BodyReader(max_size, too_large)
         response.deliverBody(reader)
-        return Fetched(200, await reader.done, response.headers, url)
+        return Fetched(response.code, await reader.done, response.headers, url)
 
     async def _open_once(self, target: _Target, headers: Headers) -> IResponse:
         slot = self._slot(target.host)

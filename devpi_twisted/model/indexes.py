@@ -67,7 +67,13 @@ _DEFAULTS: dict[str, Callable[[str], IndexConfig]] = {
     STAGE: stage_defaults,
     MIRROR: mirror_defaults,
 }
-_OPTIONAL = {STAGE: _COMMON_OPTIONAL, MIRROR: _COMMON_OPTIONAL + _MIRROR_OPTIONAL}
+#: C{mirror_merge_named_only}: a project a stage holds merges with mirrors only when a
+#: C{mirror_whitelist} names it (a C{*} does not count): no dependency confusion by wildcard.
+_STAGE_OPTIONAL = ("mirror_merge_named_only",)
+_OPTIONAL = {
+    STAGE: _COMMON_OPTIONAL + _STAGE_OPTIONAL,
+    MIRROR: _COMMON_OPTIONAL + _MIRROR_OPTIONAL,
+}
 
 
 def config_keys(kind: str) -> frozenset[str]:
@@ -149,6 +155,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "acl_toxresult_upload": _as_principals,
     "mirror_whitelist": _as_whitelist,
     "mirror_whitelist_inheritance": _as_inheritance,
+    "mirror_merge_named_only": _as_bool,
     "title": _as_text,
     "description": _as_text,
     "custom_data": _as_any,

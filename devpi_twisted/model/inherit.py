@@ -60,11 +60,14 @@ def project_visibility(
     """
     Apply devpi's shadowing protection for C{project} (normalized): once a
     stage in the order holds the project and it is not whitelisted, mirrors
-    do not contribute it. C{has_project(index name)} says who holds it.
+    do not contribute it. With C{mirror_merge_named_only} on the index, a
+    C{*} whitelists nothing: only a whitelist naming the project merges it.
+    C{has_project(index name)} says who holds it.
     """
     if not resolution.order:
         return Visibility([], [])
     inheritance = resolution.order[0][1].get("mirror_whitelist_inheritance", "union")
+    named_only = bool(resolution.order[0][1].get("mirror_merge_named_only"))
     whitelist: Optional[set[str]] = None
     whitelisted = private_hit = False
     included: list[str] = []
@@ -82,7 +85,7 @@ def project_visibility(
                 whitelist = whitelist | own
             else:
                 whitelist = whitelist & own
-            if "*" in whitelist or project in whitelist:
+            if project in whitelist or ("*" in whitelist and not named_only):
                 whitelisted = True
             elif has_project(name):
                 private_hit = True

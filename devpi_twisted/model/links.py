@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from devpi_twisted.dists.filenames import version_from_filename
+from devpi_twisted.dists.filenames import is_wheel, version_from_filename
 from devpi_twisted.model import keys, mirrors
 from devpi_twisted.model.indexes import MIRROR
 from devpi_twisted.model.inherit import Resolution, project_visibility, resolution_order
-from devpi_twisted.model.releases import RELEASEFILE, Yanked, version_key, version_names
+from devpi_twisted.model.releases import PROVENANCE_SUFFIX, RELEASEFILE, Yanked, version_key, version_names
 from devpi_twisted.model.state import StateReader
 from devpi_twisted.model.records import IndexConfig, VersionRecord
 
@@ -30,6 +30,8 @@ class ReleaseLink:
     upload_time: Optional[str]
     #: The file's core metadata is served even though its hash is unknown (PEP 714 "true").
     core_metadata: bool = False
+    #: PEP 740: an absolute URL (upstream's), or a relpath on this server.
+    provenance: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,14 @@ class ProjectLinks:
     hidden_mirrors: list[str]
     missing_bases: list[str]
     exists: bool
+    #: PEP 792: the project's status where not plain "active" ({"status", "reason"})
+    status: Optional[dict[str, str]] = None
+    #: PEP 708: the upstream project pages a page that only mirrors them tracks
+    tracks: tuple[str, ...] = ()
+    #: PEP 708: the upstream project pages a page merges with its own uploads (whitelisted)
+    alternate_locations: tuple[str, ...] = ()
+    #: the index merges only projects its whitelist names (C{mirror_merge_named_only})
+    merge_named_only: bool = False
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -75,6 +85,9 @@ def stage_links(state: StateReader, name: str, project: str) -> list[ReleaseLink
                     core_metadata_sha256=entry.get("core_metadata_sha256"),
                     size=entry.get("size"),
                     upload_time=entry.get("upload_time"),
+                    provenance=link["entrypath"] + PROVENANCE_SUFFIX
+                    if entry.get("provenance_sha256")
+                    else None,
                 )
             )
     return links
@@ -90,10 +103,7 @@ def mirror_links(state: StateReader, name: str, project: str) -> Optional[list[R
     for link in page["links"]:
         relpath = mirrors.link_relpath(username, indexname, link)
         entry: dict[str, Any] = state.get(keys.file(relpath)) or {}
-        upstream_metadata = link.get("core_metadata") or False
-        metadata_sha256 = entry.get("core_metadata_sha256") or (
-            upstream_metadata.get("sha256") if isinstance(upstream_metadata, dict) else None
-        )
+        metadata_sha256, offered = served_core_metadata(state, relpath, link, entry)
         links.append(
             ReleaseLink(
                 index=name,
@@ -104,12 +114,35 @@ def mirror_links(state: StateReader, name: str, project: str) -> Optional[list[R
                 requires_python=link.get("requires_python"),
                 yanked=link.get("yanked", False),
                 core_metadata_sha256=metadata_sha256,
-                size=link.get("size"),
+                size=link.get("size") if link.get("size") is not None else entry.get("size"),
                 upload_time=link.get("upload_time"),
-                core_metadata=bool(upstream_metadata) or metadata_sha256 is not None,
+                core_metadata=offered,
+                provenance=link.get("provenance"),
             )
         )
     return links
+
+
+def served_core_metadata(
+    state: StateReader, relpath: str, link: dict[str, Any], entry: dict[str, Any]
+) -> tuple[Optional[str], bool]:
+    """
+    The sha256 of the core metadata a mirror serves for a file (None while
+    it is not fetched yet and upstream gave no hash), and whether it is
+    served at all: every wheel's is (from upstream's C{.metadata}, by Range
+    or from the whole wheel) unless the stored wheel turned out to have
+    none; other files' only when upstream offers it.
+    """
+    stored = state.get(keys.file(relpath + ".metadata"))
+    upstream = link.get("core_metadata") or False
+    if stored is not None:
+        return stored["sha256"], True
+    if entry.get("core_metadata_sha256"):
+        return entry["core_metadata_sha256"], True
+    if entry and is_wheel(link["filename"]):
+        return None, False
+    sha256 = upstream.get("sha256") if isinstance(upstream, dict) else None
+    return sha256, bool(upstream) or is_wheel(link["filename"])
 
 
 def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
@@ -127,11 +160,18 @@ def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
     links: list[ReleaseLink] = []
     seen: set[str] = set()
     exists = False
+    status: Optional[dict[str, str]] = None
+    upstream: list[str] = []
+    own = False
     for index in visibility.included:
         if configs[index]["type"] == MIRROR:
             found = mirror_links(state, index, project)
+            if found is not None:
+                status = status or mirror_status(state, index, project)
+                upstream.append(mirrors.upstream_project_url(configs[index], project))
         else:
             found = stage_links(state, index, project) if _holds(state, index, project) else None
+            own = own or found is not None
         if found is None:
             continue
         exists = True
@@ -142,7 +182,16 @@ def project_links(state: StateReader, name: str, project: str) -> ProjectLinks:
     links.sort(key=lambda link: (version_key(link.version), link.filename), reverse=True)
     versions = sorted({link.version for link in links if link.version}, key=version_key)
     return ProjectLinks(
-        project, links, versions, visibility.hidden_mirrors, resolution.missing, exists
+        project,
+        links,
+        versions,
+        visibility.hidden_mirrors,
+        resolution.missing,
+        exists,
+        status,
+        tracks=() if own else tuple(upstream),
+        alternate_locations=tuple(upstream) if own else (),
+        merge_named_only=bool(resolution.order and resolution.order[0][1].get("mirror_merge_named_only")),
     )
 
 
@@ -151,6 +200,12 @@ def installable_offline(state: StateReader, page: ProjectLinks) -> ProjectLinks:
     kept = [link for link in page.links if state.get(keys.file(link.relpath)) is not None]
     versions = {link.version for link in kept}
     return replace(page, links=kept, versions=[v for v in page.versions if v in versions])
+
+
+def mirror_status(state: StateReader, name: str, project: str) -> Optional[dict[str, str]]:
+    """The PEP 792 status upstream gave a project on mirror C{name}, if any."""
+    page = mirrors.get_page(state, *_split(name), project)
+    return None if page is None else page.get("status")
 
 
 def mirrors_to_refresh(state: StateReader, name: str, project: str) -> list[tuple[str, IndexConfig]]:

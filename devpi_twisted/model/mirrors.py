@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Optional, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from devpi_twisted.model import keys
 from devpi_twisted.model.indexes import PYPI_SIMPLE_URL
@@ -32,6 +32,12 @@ def with_credentials(url: str, config: IndexConfig) -> str:
         return url
     userinfo = mirror.netloc.rpartition("@")[0]
     return urlunsplit(target._replace(netloc=f"{userinfo}@{target.netloc}"))
+
+
+def upstream_project_url(config: IndexConfig, project: str) -> str:
+    """The upstream page of C{project} a mirror follows, without credentials."""
+    parts = urlsplit(upstream_url(config) + quote(project, safe="") + "/")
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def cache_expiry(config: IndexConfig, default: float) -> float:
@@ -67,10 +73,13 @@ def store_page(
     project: str,
     links: list[dict[str, Any]],
     serial: int,
+    status: Optional[dict[str, str]] = None,
 ) -> bool:
-    """Record a fetched page; True if anything changed (else nothing is written)."""
+    """Record a fetched page (with its PEP 792 status); True if anything changed (else nothing is written)."""
     key = keys.mirror_page(username, indexname, project)
     record: MirrorPage = {"links": links, "serial": serial}
+    if status is not None:
+        record["status"] = status
     if txn.get(key) == record:
         return False
     txn.set(key, record)

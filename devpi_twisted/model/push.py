@@ -39,6 +39,7 @@ def _blob_of(txn: StateWriter, link: dict[str, Any]) -> StoredBlob:
         entry.get("core_metadata_sha256"),
         entry["last_modified"],
         entry["upload_time"],
+        entry.get("provenance_sha256"),
     )
 
 

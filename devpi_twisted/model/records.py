@@ -60,6 +60,7 @@ class IndexConfig(_IndexKind, total=False):
     mirror_no_project_list: bool
     mirror_ignore_serial_header: bool
     mirror_provides_core_metadata: bool
+    mirror_merge_named_only: bool
 
 
 #: A version of a project on a stage: its metadata (keys of dists.metadata.METADATA_KEYS,
@@ -71,8 +72,12 @@ VersionRecord = dict[str, Any]
 FileEntry = dict[str, Any]
 
 
-class MirrorPage(TypedDict):
-    """A mirror's cached upstream page of a project: its links (L{UpstreamLink} fields) and serial."""
-
+class _MirrorPageLinks(TypedDict):
     links: list[dict[str, Any]]
     serial: int
+
+
+class MirrorPage(_MirrorPageLinks, total=False):
+    """A mirror's cached upstream page of a project: its links (L{UpstreamLink} fields), serial, and PEP 792 status if upstream gave one."""
+
+    status: dict[str, str]

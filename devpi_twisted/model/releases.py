@@ -23,6 +23,8 @@ from devpi_twisted.model.records import FileEntry, IndexConfig, VersionRecord
 RELEASEFILE = "releasefile"
 DOCZIP = "doczip"
 TOXRESULT = "toxresult"
+#: Appended to a release file's path: its PEP 740 provenance (from the upload's attestations).
+PROVENANCE_SUFFIX = ".provenance"
 
 #: A version's yanked state: False, True, or the reason (a string).
 Yanked = Union[bool, str]
@@ -39,6 +41,8 @@ class StoredBlob:
     #: When the bytes were first uploaded (HTTP date, PEP 700 time), kept by push.
     last_modified: Optional[str] = None
     upload_time: Optional[str] = None
+    #: The PEP 740 provenance object made from the upload's attestations.
+    provenance_sha256: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,9 @@ def _store_file(
     if blob.core_metadata_sha256 is not None:
         entry["core_metadata_sha256"] = blob.core_metadata_sha256
         ref_blob(txn, blob.core_metadata_sha256, relpath + ".metadata")
+    if blob.provenance_sha256 is not None:
+        entry["provenance_sha256"] = blob.provenance_sha256
+        ref_blob(txn, blob.provenance_sha256, relpath + PROVENANCE_SUFFIX)
     txn.set(keys.file(relpath), entry)
     ref_blob(txn, blob.sha256, relpath)
 
@@ -171,6 +178,8 @@ def _drop_file(txn: StateWriter, relpath: str) -> None:
         _unref(txn, entry["sha256"], relpath)
         if "core_metadata_sha256" in entry:
             _unref(txn, entry["core_metadata_sha256"], relpath + ".metadata")
+        if "provenance_sha256" in entry:
+            _unref(txn, entry["provenance_sha256"], relpath + PROVENANCE_SUFFIX)
 
 
 def _drop_link(txn: StateWriter, record: dict[str, Any], link: dict[str, Any]) -> None:

@@ -8,10 +8,16 @@ from typing import Any, Optional
 from devpi_twisted.model import keys
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.indexes import MIRROR, get_index
+from devpi_twisted.model.releases import PROVENANCE_SUFFIX
 from devpi_twisted.model.state import StateReader
 
 #: A wheel's PEP 658 metadata is served at the wheel's path with this suffix.
 METADATA_SUFFIX = ".metadata"
+#: What is served at a release file's path plus a suffix: the key of its blob in the file's entry, and a name.
+_ATTACHED = {
+    METADATA_SUFFIX: ("core_metadata_sha256", "metadata"),
+    PROVENANCE_SUFFIX: ("provenance_sha256", "provenance"),
+}
 
 
 class Source(Enum):
@@ -62,13 +68,21 @@ def file_source(state: StateReader, username: str, indexname: str, relpath: str,
     return Source.MIRROR
 
 
-def core_metadata(state: StateReader, relpath: str) -> tuple[dict[str, Any], str]:
-    """The file entry of the wheel a C{.metadata} path is of, and the sha256 of its METADATA."""
-    of = relpath[: -len(METADATA_SUFFIX)]
+def attached_suffix(relpath: str) -> Optional[str]:
+    """The suffix of a path served beside a release file (PEP 658 metadata, PEP 740 provenance), else None."""
+    return next((suffix for suffix in _ATTACHED if relpath.endswith(suffix)), None)
+
+
+def attached(state: StateReader, relpath: str) -> tuple[dict[str, Any], str]:
+    """The file entry a C{.metadata} or C{.provenance} path is of, and the sha256 of what is served."""
+    suffix = attached_suffix(relpath)
+    assert suffix is not None
+    of = relpath[: -len(suffix)]
     entry = state.get(keys.file(of))
     if entry is None:
         raise NotFound(f"no such file: {relpath}")
-    digest = entry.get("core_metadata_sha256")
+    key, what = _ATTACHED[suffix]
+    digest = entry.get(key)
     if not digest:
-        raise NotFound(f"no metadata found in {of}")
+        raise NotFound(f"no {what} found in {of}")
     return entry, digest

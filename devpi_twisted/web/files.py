@@ -34,6 +34,12 @@ METADATA_TYPE = "text/plain; charset=utf-8"
 #: file, is ignored and the whole file sent (no amplification by overlapping ranges).
 MAX_RANGES = 16
 
+#: The content types of what is served at a release file's path plus a suffix.
+_ATTACHED_TYPES = {
+    serving.METADATA_SUFFIX: METADATA_TYPE,
+    releases.PROVENANCE_SUFFIX: "application/json",
+}
+
 
 def content_type(filename: str) -> str:
     """devpi's content type for a file name; a compression suffix is not an encoding."""
@@ -223,9 +229,10 @@ class FileRoutes:
         if source is not serving.Source.STORE and await self._from_mirror(request, source, username, indexname, relpath):
             return None
         entry = ctx.store.get(keys.file(relpath))
-        if entry is None and serving.metadata_of(relpath) is not None:
-            entry, digest = serving.core_metadata(ctx.store, relpath)
-            return await self._stored(relpath, digest, entry, METADATA_TYPE)
+        suffix = serving.attached_suffix(relpath)
+        if entry is None and suffix is not None:
+            entry, digest = serving.attached(ctx.store, relpath)
+            return await self._stored(relpath, digest, entry, _ATTACHED_TYPES[suffix])
         if entry is None:
             raise NotFound(f"no such file: {relpath}")
         if wants_json(request):

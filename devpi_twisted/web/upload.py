@@ -14,6 +14,7 @@ from devpi_twisted.dists.errors import DistError, InvalidDistribution
 from devpi_twisted.dists.multipart import UploadForm, parse_form
 from devpi_twisted.model import acl, releases
 from devpi_twisted.model.errors import ModelError, PermissionDenied
+from devpi_twisted.model.provenance import provenance_from_attestations
 from devpi_twisted.model.releases import StoredBlob
 from devpi_twisted.store.blobs import BlobStoreUnavailable, IBlobWriter, abort_all, finished_blob
 from devpi_twisted.store.changelog import Transaction
@@ -151,8 +152,12 @@ class Uploads:
             meta = dict(file_meta, name=form_meta["name"])
             if filenames.is_wheel(filename):
                 core_metadata = raw
+        attestations = form.first("attestations")
+        provenance = (
+            provenance_from_attestations(attestations, who) if attestations else None
+        )
         blob, writers = await self._ctx.io(
-            lambda: self._stored(writer, sha256, filename, core_metadata)
+            lambda: self._stored(writer, sha256, filename, core_metadata, provenance)
         )
         now = self._ctx.clock.seconds()
         try:
@@ -162,22 +167,34 @@ class Uploads:
                 writers,
             )
         finally:
-            # the METADATA blob is not part of the form: throw it away unless published
+            # the METADATA and provenance blobs are not part of the form: thrown away unless published
             await self._ctx.io(lambda: abort_all(writers[1:]))
         _log_upload(who, username, indexname, meta["name"], meta["version"], blob, outcome.identical)
         return reason_reply(request, 200, releases.upload_message(self._ctx.store, username, indexname, outcome))
 
     def _stored(
-        self, writer: IBlobWriter, sha256: str, filename: str, core_metadata: Optional[bytes]
+        self,
+        writer: IBlobWriter,
+        sha256: str,
+        filename: str,
+        core_metadata: Optional[bytes],
+        provenance: Optional[bytes] = None,
     ) -> tuple[StoredBlob, list[IBlobWriter]]:
-        """The finished upload as a blob, with the wheel's METADATA as a blob of its own."""
+        """The finished upload as a blob, with the wheel's METADATA and the provenance as blobs of their own."""
         writers = [writer]
-        meta_sha256 = None
-        if core_metadata is not None:
-            meta_writer = finished_blob(self._ctx.blobs, core_metadata)
-            writers.append(meta_writer)
-            meta_sha256 = meta_writer.digests()["sha256"]
-        return StoredBlob(filename, sha256, writer.size, meta_sha256), writers
+        extra: list[Optional[str]] = []
+        for data in (core_metadata, provenance):
+            if data is None:
+                extra.append(None)
+                continue
+            extra_writer = finished_blob(self._ctx.blobs, data)
+            writers.append(extra_writer)
+            extra.append(extra_writer.digests()["sha256"])
+        meta_sha256, provenance_sha256 = extra
+        blob = StoredBlob(
+            filename, sha256, writer.size, meta_sha256, provenance_sha256=provenance_sha256
+        )
+        return blob, writers
 
     async def _store(
         self,

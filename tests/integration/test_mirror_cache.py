@@ -145,6 +145,19 @@ class FreshnessTests(MirrorCase):
         self.assertIsNotNone(revalidation.header("If-None-Match"))
         self.assertEqual(revalidation.status, 304)
 
+    async def test_no_revalidation_before_expiry_for_many_clients_or_after_a_restart(self) -> None:
+        serverdir = self.mktemp()
+        server = await self.serve(serverdir=serverdir, mirror={"mirror_cache_expiry": 3600})
+        replies = await self.many(server, "/root/up/+simple/hello-pkg/", 30, JSON)
+        self.assertEqual({reply.code for reply in replies}, {200})
+        await self.stop_server(server)
+        again = await self.serve(serverdir=serverdir)
+        replies = await self.many(again, "/root/up/+simple/hello-pkg/", 30, HTML)
+        self.assertEqual({reply.code for reply in replies}, {200})
+        self.assertNotIn("no-cache", replies[0].header("Cache-Control") or "")
+        # one fetch in all: the restarted server knows the page was confirmed a moment ago
+        self.assertEqual(self.upstream.hits("/simple/hello-pkg/"), 1, self.upstream.requests)
+
     async def test_without_etags_an_expired_page_is_fetched_whole(self) -> None:
         self.upstream.send_etags = False
         server = await self.serve(mirror={"mirror_cache_expiry": 0})

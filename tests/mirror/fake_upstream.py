@@ -77,6 +77,10 @@ class FakeFile:
     upload_time: Optional[str] = None
     content_type: Optional[str] = None
     last_modified: str = LAST_MODIFIED
+    #: PEP 740: the provenance URL the pages give (None: none)
+    provenance: Optional[str] = None
+    #: the pages advertise C{core_metadata} (when False it is only served, as PyPI's files host does)
+    advertise_metadata: bool = True
 
     def __post_init__(self) -> None:
         if self.data is not None and self.size is not None and self.size != len(self.data):
@@ -163,6 +167,9 @@ class FakeProject:
     serial: Optional[int]
     #: link files as C{../../files/...} instead of absolute URLs (None: the upstream's choice)
     relative_links: Optional[bool] = None
+    #: PEP 792: C{archived}, C{quarantined}, C{deprecated} or C{active} (None: not said)
+    status: Optional[str] = None
+    status_reason: Optional[str] = None
 
     @property
     def normalized(self) -> str:
@@ -475,7 +482,9 @@ class FakeUpstream:
     Routes: C{/simple/} (project list), C{/simple/{name}/} (project page, PEP 691 JSON or
     PEP 503 HTML by the Accept header, with C{X-PyPI-Last-Serial}, C{ETag} and 304 for
     C{If-None-Match}; names that are not normalized get a 301 like PyPI), C{/files/{filename}}
-    and C{/files/{filename}.metadata} (PEP 658 core metadata).
+    and C{/files/{filename}.metadata} (PEP 658 core metadata). A single C{Range} on a file
+    gets a 206 unless C{serve_ranges} is False; files may carry PEP 740 provenance URLs and
+    projects a PEP 792 status.
 
     Misbehaviour is switched on at run time per path prefix (C{"/"} for everything); the most
     recently added rule that matches a request's path wins, and a rule given C{times} is
@@ -500,6 +509,8 @@ class FakeUpstream:
         self.serve_json = serve_json
         #: send ETags and answer If-None-Match with 304
         self.send_etags = True
+        #: answer a single C{Range} on a file with 206; when False the whole file is sent
+        self.serve_ranges = True
         #: X-PyPI-Last-Serial of the project list (None: the highest project serial)
         self.list_serial: Optional[int] = None
         self.last_serial = 0
@@ -567,10 +578,14 @@ class FakeUpstream:
         *,
         serial: Optional[int] = None,
         relative_links: Optional[bool] = None,
+        status: Optional[str] = None,
+        status_reason: Optional[str] = None,
     ) -> FakeProject:
         """Add (or replace) a project page; it gets the next serial unless one is given."""
         files = list(files or [])
-        project = FakeProject(name, files, self._next_serial(serial), relative_links)
+        project = FakeProject(
+            name, files, self._next_serial(serial), relative_links, status, status_reason
+        )
         self.projects[project.normalized] = project
         for file in files:
             self.files[file.filename] = file
@@ -836,14 +851,23 @@ class FakeUpstream:
                 if project is not None:
                     return self._project_page(request, record, project)
         if path.startswith("/files/"):
-            return self._file(unquote(path[len("/files/") :]))
+            return self._file(unquote(path[len("/files/") :]), record.header("range"))
         return _not_found()
 
     def _moved(self, path: str) -> _Reply:
         return _Reply.of(301, b"moved\n", "text/plain", Location=self.base_url + path)
 
-    def _file(self, filename: str) -> _Reply:
+    def _file(self, filename: str, asked_range: Optional[str] = None) -> _Reply:
         file = self.files.get(filename)
+        span = _byte_range(asked_range, file.length) if file is not None and self.serve_ranges else None
+        if file is not None and span is not None:
+            first, last = span
+            headers = {
+                "Content-Type": file.mime_type,
+                "Last-Modified": file.last_modified,
+                "Content-Range": f"bytes {first}-{last}/{file.length}",
+            }
+            return _Reply(206, headers, last - first + 1, lambda: _slice(file.chunks(), first, last + 1))
         if file is not None:
             return _Reply(
                 200,
@@ -919,11 +943,18 @@ class FakeUpstream:
                 if file.yanked is not False:
                     reason = "" if file.yanked is True else str(file.yanked)
                     attributes.append(f'data-yanked="{html.escape(reason)}"')
-                if file.metadata_sha256 is not None:
+                if file.metadata_sha256 is not None and file.advertise_metadata:
                     attributes.append(f'data-dist-info-metadata="sha256={file.metadata_sha256}"')
                     attributes.append(f'data-core-metadata="sha256={file.metadata_sha256}"')
+                if file.provenance is not None:
+                    attributes.append(f'data-provenance="{html.escape(file.provenance)}"')
                 anchors.append(f"    <a {' '.join(attributes)}>{html.escape(file.filename)}</a><br/>")
-            return _html(f"Links for {project.normalized}", anchors, project.serial)
+            metas = {}
+            if project.status is not None:
+                metas["pypi:project-status"] = project.status
+            if project.status_reason is not None:
+                metas["pypi:project-status-reason"] = project.status_reason
+            return _html(f"Links for {project.normalized}", anchors, project.serial, metas)
 
         return self._negotiated(request, record, project.serial, render)
 
@@ -941,8 +972,9 @@ class FakeUpstream:
                 "requires-python": file.requires_python,
                 "yanked": file.yanked,
                 "size": file.length,
+                "provenance": file.provenance,
             }
-            if file.metadata_sha256 is not None:
+            if file.metadata_sha256 is not None and file.advertise_metadata:
                 entry["core-metadata"] = {"sha256": file.metadata_sha256}
                 entry["dist-info-metadata"] = {"sha256": file.metadata_sha256}
             else:
@@ -951,12 +983,42 @@ class FakeUpstream:
             if file.upload_time is not None:
                 entry["upload-time"] = file.upload_time
             files.append(entry)
-        return {
+        page = {
             "meta": meta,
             "name": project.normalized,
             "versions": sorted(versions, key=Version),
             "files": files,
         }
+        if project.status is not None:
+            meta["api-version"] = "1.4"
+            page["project-status"] = {"status": project.status}
+            if project.status_reason is not None:
+                page["project-status"]["reason"] = project.status_reason
+        return page
+
+
+def _byte_range(header: Optional[str], length: int) -> Optional[tuple[int, int]]:
+    """The first and last byte of a single C{bytes=} range within C{length}, else None."""
+    if not header or not header.startswith("bytes=") or "," in header or length == 0:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    try:
+        if not first:
+            return max(0, length - int(last)), length - 1
+        return int(first), min(length - 1, int(last)) if last else length - 1
+    except ValueError:
+        return None
+
+
+def _slice(chunks: Iterator[bytes], start: int, end: int) -> Iterator[bytes]:
+    """The bytes from C{start} to C{end} of a chunked body."""
+    at = 0
+    for chunk in chunks:
+        if at + len(chunk) > start and at < end:
+            yield chunk[max(0, start - at) : end - at]
+        at += len(chunk)
+        if at >= end:
+            return
 
 
 def _not_found() -> _Reply:
@@ -967,12 +1029,15 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, indent=1).encode()
 
 
-def _html(title: str, anchors: list[str], serial: Optional[int]) -> bytes:
+def _html(
+    title: str, anchors: list[str], serial: Optional[int], metas: Optional[dict[str, str]] = None
+) -> bytes:
     lines = [
         "<!DOCTYPE html>",
         "<html>",
         "  <head>",
         '    <meta name="pypi:repository-version" content="1.1">',
+        *(f'    <meta name="{n}" content="{html.escape(v)}">' for n, v in (metas or {}).items()),
         f"    <title>{html.escape(title)}</title>",
         "  </head>",
         "  <body>",

@@ -221,6 +221,17 @@ class ProjectVisibilityTests(VisibilityTestCase):
         self.holders.add("alice/dev")
         self.assertEqual(self.visibility("alice/dev").included, ["alice/dev", "root/pypi"])
 
+    def test_named_only_refuses_a_star_but_not_a_name(self) -> None:
+        self.state.stage("alice/dev", bases=["root/pypi"], whitelist=["*"])
+        self.state.values[keys.index("alice", "dev")]["mirror_merge_named_only"] = True
+        self.state.mirror("root/pypi")
+        self.holders.add("alice/dev")
+        self.assertEqual(self.visibility("alice/dev").hidden_mirrors, ["root/pypi"])
+        # a project the stage does not hold still comes from the mirror
+        self.assertEqual(self.visibility("alice/dev", "other-pkg").included, ["alice/dev", "root/pypi"])
+        self.state.values[keys.index("alice", "dev")]["mirror_whitelist"] = ["*", "hello-pkg"]
+        self.assertEqual(self.visibility("alice/dev").hidden_mirrors, [])
+
     def test_whitelisting_another_project_does_not_help(self) -> None:
         self.state.stage("alice/dev", bases=["root/pypi"], whitelist=["other-pkg"])
         self.state.mirror("root/pypi")

@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from devpi_twisted.model import keys
 from devpi_twisted.model.errors import NotFound
 from devpi_twisted.model.indexes import mirror_defaults, stage_defaults
-from devpi_twisted.model.serving import Source, core_metadata, file_source, has_core_metadata, metadata_of
+from devpi_twisted.model.serving import Source, attached, file_source, has_core_metadata, metadata_of
 
 WHEEL = "root/pypi/+f/abc/def/hello-1.0-py3-none-any.whl"
 STAGE_WHEEL = "alice/dev/+f/abc/def/hello-1.0-py3-none-any.whl"
@@ -78,12 +78,12 @@ class CoreMetadataTests(SynchronousTestCase):
         entry = {"sha256": "1" * 64, "core_metadata_sha256": "2" * 64}
         stored = state((WHEEL, entry))
         self.assertTrue(has_core_metadata(stored, WHEEL + ".metadata"))
-        self.assertEqual(core_metadata(stored, WHEEL + ".metadata"), (entry, "2" * 64))
+        self.assertEqual(attached(stored, WHEEL + ".metadata"), (entry, "2" * 64))
 
     def test_a_wheel_without_metadata(self) -> None:
         stored = state((WHEEL, {"sha256": "1" * 64}))
         self.assertFalse(has_core_metadata(stored, WHEEL + ".metadata"))
-        error = self.assertRaises(NotFound, core_metadata, stored, WHEEL + ".metadata")
+        error = self.assertRaises(NotFound, attached, stored, WHEEL + ".metadata")
         self.assertEqual(error.message, f"no metadata found in {WHEEL}")
-        error = self.assertRaises(NotFound, core_metadata, state(), WHEEL + ".metadata")
+        error = self.assertRaises(NotFound, attached, state(), WHEEL + ".metadata")
         self.assertEqual(error.message, f"no such file: {WHEEL}.metadata")
