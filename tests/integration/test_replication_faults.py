@@ -217,9 +217,12 @@ class KilledServerTests(ServersCase):
         self.servers.clear()
         total = add_users_offline(self.primary_dir, 3000)
         primary = await self.start_primary()
+        # the replica gets only the stream's first bytes, so it is killed mid catch-up on any machine
+        proxy = await FaultyProxy(int(primary.url.rsplit(":", 1)[1])).start()
+        self.addCleanup(proxy.stop)
+        proxy.hold_after(256 * 1024)
         replica_dir = self.new_replica_dir()
-        args = self.replica_args(primary.url + "/")
-        replica = self.twistd_devpi(replica_dir, *args)
+        replica = self.twistd_devpi(replica_dir, *self.replica_args(proxy.url))
         replica_url = f"http://127.0.0.1:{await replica.listening}"
 
         async def applying() -> bool:
@@ -227,6 +230,7 @@ class KilledServerTests(ServersCase):
 
         await wait_for(applying, "the replica to apply part of the catch-up", seconds=10)
         await self.kill(replica)
+        args = self.replica_args(primary.url + "/")
         rows = changelog_rows(replica_dir)
         # each batch is all or nothing: what is stored is a prefix of the primary's changelog
         self.assertTrue(0 < len(rows) < total, (len(rows), total))
