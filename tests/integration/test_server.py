@@ -52,7 +52,8 @@ class RealServerTestCase(TestCase):
         self.addCleanup(self.stop_all)
 
     async def start(self, *args: str) -> RunningServer:
-        server = RunningServer(server_options(self.serverdir, *args))
+        # offline: a GET of root/pypi must not fetch the public PyPI's project list
+        server = RunningServer(server_options(self.serverdir, "--offline-mode", *args))
         self.running.append(server)
         await server.start()
         return server

@@ -145,7 +145,8 @@ class TwistdTestCase(TestCase):
 
 class TwistdPluginTests(TwistdTestCase):
     async def test_serves_the_api_logs_where_and_stops_on_sigterm(self) -> None:
-        process = self.twistd_devpi("--listen", "tcp:0:interface=127.0.0.1")
+        # offline: a GET of root/pypi must not fetch the public PyPI's project list
+        process = self.twistd_devpi("--listen", "tcp:0:interface=127.0.0.1", "--offline-mode")
         port = await process.listening
         url = f"http://127.0.0.1:{port}/"
         self.assertIn(f"serving {url}".encode(), process.output)

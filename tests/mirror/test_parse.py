@@ -7,7 +7,7 @@ import sys
 from types import FrameType
 from typing import Any, Callable
 
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from devpi_twisted.mirror.parse import (
     ACCEPT,
@@ -36,7 +36,7 @@ def _json_page(files: list[Any], **extra: Any) -> bytes:
     return json.dumps(page).encode("utf-8")
 
 
-def _refused(test: TestCase, body: bytes, content_type: str) -> UpstreamPageError:
+def _refused(test: SynchronousTestCase, body: bytes, content_type: str) -> UpstreamPageError:
     """Assert that the project page is refused; return the error."""
     return test.assertRaises(UpstreamPageError, parse_project_page, body, content_type, PAGE_URL)
 
@@ -98,7 +98,7 @@ PYPI_HTML = f"""<!DOCTYPE html>
 """.encode()
 
 
-class AcceptTests(TestCase):
+class AcceptTests(SynchronousTestCase):
     def test_json_is_preferred_html_accepted(self) -> None:
         self.assertIsInstance(ACCEPT, bytes)
         self.assertTrue(ACCEPT.startswith(b"application/vnd.pypi.simple.v1+json"))
@@ -117,7 +117,7 @@ class AcceptTests(TestCase):
             self.assertFalse(is_json(content_type), content_type)
 
 
-class JSONPageTests(TestCase):
+class JSONPageTests(SynchronousTestCase):
     def test_pypi_like_page(self) -> None:
         page = parse_project_page(PYPI_JSON, JSON_TYPE, PAGE_URL)
         self.assertEqual(
@@ -301,7 +301,7 @@ class JSONPageTests(TestCase):
             _refused(self, PYPI_JSON, content_type)
 
 
-class HTMLPageTests(TestCase):
+class HTMLPageTests(SynchronousTestCase):
     def test_pypi_like_page(self) -> None:
         page = parse_project_page(PYPI_HTML, "text/html; charset=utf-8", PAGE_URL)
         self.assertIsNone(page.versions)
@@ -634,7 +634,7 @@ def _steps(work: Callable[[], object]) -> int:
     return steps
 
 
-class SizeTests(TestCase):
+class SizeTests(SynchronousTestCase):
     """Big pages parse whole; the work grows in proportion to the page (speed: bench/parse.py)."""
 
     def test_ten_thousand_html_links(self) -> None:
@@ -682,7 +682,7 @@ class SizeTests(TestCase):
             self.assertLess(moves[1], 10, unit)
 
 
-class ProjectListTests(TestCase):
+class ProjectListTests(SynchronousTestCase):
     def test_json(self) -> None:
         body = json.dumps(
             {
