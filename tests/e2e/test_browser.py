@@ -140,6 +140,12 @@ class BrowserCase(TestCase):
 
         self.browser.find_element(By.LINK_TEXT, text).click()
 
+    def wait_for_url(self, part: str) -> None:
+        """Wait until the browser has navigated to a URL containing C{part} (a submit returns before)."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.browser, 60).until(lambda browser: part in browser.current_url)
+
     def main_text(self) -> str:
         from selenium.webdriver.common.by import By
 
@@ -184,6 +190,7 @@ class BrowserCase(TestCase):
         search = browser.find_element(By.ID, "search-query")
         search.send_keys("teleportation")
         search.submit()
+        self.wait_for_url("/+search?")
         self.assertIn("1 result for teleportation", self.main_text())
         self.assertEqual(browser.find_element(By.CSS_SELECTOR, ".result mark").text.lower(), "teleportation")
         self.shoot("7-search")
