@@ -220,7 +220,7 @@ class KilledServerTests(ServersCase):
         # the replica gets only the stream's first bytes, so it is killed mid catch-up on any machine
         proxy = await FaultyProxy(int(primary.url.rsplit(":", 1)[1])).start()
         self.addCleanup(proxy.stop)
-        proxy.hold_after(256 * 1024)
+        proxy.stall_after(256 * 1024)
         replica_dir = self.new_replica_dir()
         replica = self.twistd_devpi(replica_dir, *self.replica_args(proxy.url))
         replica_url = f"http://127.0.0.1:{await replica.listening}"

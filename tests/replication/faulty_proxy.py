@@ -120,7 +120,7 @@ class Pair(Protocol):
 class FaultyProxy:
     """
     Listens on a free loopback port and relays every connection to the
-    primary's port. Faults: L{cut_after}, L{hold_after}, L{stall}, L{refuse}, L{inject}, L{go_down_on};
+    primary's port. Faults: L{cut_after}, L{stall_after}, L{stall}, L{refuse}, L{inject}, L{go_down_on};
     L{resume} goes back to relaying faithfully.
     """
 
@@ -135,7 +135,7 @@ class FaultyProxy:
         self.pairs: list[Pair] = []
         self.cuts = 0
         self._cut_in: Optional[int] = None
-        self._hold_in: Optional[int] = None
+        self._stall_in: Optional[int] = None
         self._down_marker: Optional[bytes] = None
         self._port: Optional[IListeningPort] = None
         self._changed: list[Deferred[None]] = []
@@ -160,9 +160,9 @@ class FaultyProxy:
         """Pass C{count} more bytes from the primary, then cut every connection (once)."""
         self._cut_in = count
 
-    def hold_after(self, count: int) -> None:
-        """Pass C{count} more bytes from the primary, then nothing more, closing nothing."""
-        self._hold_in = count
+    def stall_after(self, count: int) -> None:
+        """Pass C{count} more bytes from the primary, then L{stall}."""
+        self._stall_in = count
 
     def stall(self) -> None:
         """Stop reading from the primary, on open and new connections, closing nothing."""
@@ -182,7 +182,7 @@ class FaultyProxy:
     def resume(self) -> None:
         """Relay faithfully again: no stall, no refusal, no pending cut."""
         self.stalled = self.refusing = False
-        self._cut_in = self._hold_in = None
+        self._cut_in = self._stall_in = None
         self._down_marker = None
         for pair in self.open_pairs:
             pair.resume()
@@ -203,8 +203,12 @@ class FaultyProxy:
         return True
 
     def forward(self, pair: Pair, data: bytes) -> None:
-        if self._hold_in is not None:
-            data, self._hold_in = data[: self._hold_in], max(0, self._hold_in - len(data))
+        if self._stall_in is not None:
+            if len(data) >= self._stall_in:
+                data, self._stall_in = data[: self._stall_in], None
+                self.stall()
+            else:
+                self._stall_in -= len(data)
         if self._cut_in is None or len(data) < self._cut_in:
             if self._cut_in is not None:
                 self._cut_in -= len(data)
